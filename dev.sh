@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Developer entry point. Every command installs what it needs first (idempotent), so on a fresh
+# Debian 12 machine `sudo ./dev.sh profile` and `sudo ./dev.sh test` are all it takes.
+#
+#   ./dev.sh setup        system packages (perf, venv, node), .venv, the package, flame graph assets
+#   ./dev.sh profile      setup, then profile this machine for 30 s and print the flame graph's path
+#   ./dev.sh setup-test   setup plus what the tests need (gcc, chromium, dev tools)
+#   ./dev.sh test         setup-test, then ruff, mypy and the whole pytest suite
+#   ./dev.sh lint         ruff + mypy only
+#   ./dev.sh bench        the benchmarks in benchmarks/ (figures, not pass/fail)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$ROOT"
+VENV="$ROOT/.venv"
+STAMPS="$ROOT/.setup-stamps"
+# Debian's interpreter, not a pyenv/conda one: the static-executable build (StaticX) needs it.
+BASE_PYTHON="${GPROFILER_BASE_PYTHON:-/usr/bin/python3}"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_install() {
+    # Install only the Debian packages that are missing; `apt-get update` only when needed.
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        log "installing Debian packages: ${missing[*]}"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    fi
+}
+
+stamp_current() {  # stamp_current NAME FILE... -> true if FILEs are unchanged since the stamp
+    local name="$1"; shift
+    local sum; sum="$(cat "$@" | sha256sum | cut -d' ' -f1)"
+    [ -f "$STAMPS/$name" ] && [ "$(cat "$STAMPS/$name")" = "$sum" ]
+}
+
+stamp_write() {
+    local name="$1"; shift
+    mkdir -p "$STAMPS"
+    cat "$@" | sha256sum | cut -d' ' -f1 > "$STAMPS/$name"
+}
+
+setup() {
+    apt_install linux-perf python3-venv python3-pip ca-certificates
+    # Node.js may come from Debian or from NodeSource (whose nodejs package bundles npm).
+    command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+    if [ ! -x "$VENV/bin/python" ]; then
+        log "creating $VENV from $BASE_PYTHON"
+        "$BASE_PYTHON" -m venv "$VENV"
+    fi
+    if ! stamp_current python pyproject.toml || ! "$VENV/bin/python" -c "import gprofiler" 2>/dev/null; then
+        log "installing gprofiler (editable) with dev tools"
+        "$VENV/bin/pip" install -q --upgrade pip
+        "$VENV/bin/pip" install -q -e ".[dev]"
+        stamp_write python pyproject.toml
+    fi
+    if ! stamp_current assets package-lock.json scripts/build_assets.py \
+        || [ ! -f src/gprofiler/resources/flamegraph/vendor/d3.min.js ]; then
+        log "installing pinned front-end libraries (npm ci) and copying them into the package"
+        npm ci --no-audit --no-fund --loglevel=error
+        "$VENV/bin/python" scripts/build_assets.py
+        stamp_write assets package-lock.json scripts/build_assets.py
+    fi
+}
+
+setup_test() {
+    setup
+    apt_install gcc libc6-dev chromium
+}
+
+require_root() {
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "this needs root (perf samples every process): run it with sudo" >&2
+        exit 1
+    fi
+}
+
+case "${1:-}" in
+    setup) setup ;;
+    setup-test) setup_test ;;
+    profile)
+        require_root
+        setup
+        out="${GPROFILER_QUICKSTART_DIR:-$ROOT/profiles}"
+        log "profiling this machine for 30 seconds into $out"
+        "$VENV/bin/gprofiler" --output-dir "$out" --profiling-duration 30 \
+            --log-file "$out/gprofiler.log" --pid-file "$out/gprofiler.pid"
+        echo "flame graph: $(readlink -f "$out/last_flamegraph.html")"
+        ;;
+    lint)
+        setup
+        "$VENV/bin/ruff" check .
+        "$VENV/bin/ruff" format --check .
+        "$VENV/bin/mypy"
+        ;;
+    test)
+        require_root
+        setup_test
+        "$VENV/bin/ruff" check .
+        "$VENV/bin/ruff" format --check .
+        "$VENV/bin/mypy"
+        "$VENV/bin/pytest" -q "${@:2}"
+        ;;
+    bench)
+        require_root
+        setup_test
+        for script in benchmarks/bench_*.py; do
+            log "$script"
+            "$VENV/bin/python" "$script"
+        done
+        ;;
+    *)
+        sed -n '2,11p' "$0" >&2
+        exit 2
+        ;;
+esac

@@ -1,0 +1,3 @@
+"""gprofiler: a continuous, system-wide profiler for Linux."""
+
+__version__ = "0.1.0"

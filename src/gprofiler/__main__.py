@@ -1,0 +1,3 @@
+from gprofiler.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,28 @@
+"""Value parsers for command-line options; each raises argparse.ArgumentTypeError with a clear text."""
+
+import argparse
+
+
+def positive_integer(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
+    return value
+
+
+def pid_list(text: str) -> list[int]:
+    """`1,2, 3` -> [1, 2, 3]; used with action="extend" so --pids may be repeated."""
+    pids = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.isdigit() or int(part) <= 0:
+            raise argparse.ArgumentTypeError(f"{part!r} is not a process ID")
+        pids.append(int(part))
+    if not pids:
+        raise argparse.ArgumentTypeError("expected a comma-separated list of process IDs")
+    return pids

@@ -1,0 +1,58 @@
+"""The agent's settings as one typed value, built from the parsed command line."""
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# Options whose values stay out of the profile header's `run_arguments` (none are secret yet; the
+# upload token of a later version will be).
+_PRIVATE_OPTIONS: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    output_dir: Path
+    duration: int
+    frequency: int
+    continuous: bool
+    rotating_output: bool
+    flamegraph: bool
+    perf_mode: str
+    perf_dwarf_stack_size: int
+    perf_path: str | None
+    pids: tuple[int, ...] | None
+    pid_file: str
+    disable_core_files: bool
+    pid_ns_check: bool
+    log_file: str
+    log_rotate_max_size: int
+    log_rotate_backup_count: int
+    verbose: bool
+    run_arguments: dict[str, Any]
+
+    @classmethod
+    def from_namespace(cls, args: argparse.Namespace) -> "AgentConfig":
+        run_arguments = {
+            key: value for key, value in sorted(vars(args).items()) if key not in _PRIVATE_OPTIONS
+        }
+        return cls(
+            output_dir=Path(args.output_dir),
+            duration=args.duration,
+            frequency=args.frequency,
+            continuous=args.continuous,
+            rotating_output=args.rotating_output,
+            flamegraph=args.flamegraph,
+            perf_mode=args.perf_mode,
+            perf_dwarf_stack_size=args.perf_dwarf_stack_size,
+            perf_path=args.perf_path,
+            pids=tuple(dict.fromkeys(args.pids)) if args.pids else None,
+            pid_file=args.pid_file,
+            disable_core_files=args.disable_core_files,
+            pid_ns_check=args.pid_ns_check,
+            log_file=args.log_file,
+            log_rotate_max_size=args.log_rotate_max_size,
+            log_rotate_backup_count=args.log_rotate_backup_count,
+            verbose=args.verbose,
+            run_arguments=run_arguments,
+        )

@@ -1,0 +1,1 @@
+"""Output formats: small pure writers from stacks to text."""

@@ -1,0 +1,108 @@
+"""gProfiler's collapsed-stack file format, version 2 (`profile_<time>.col`).
+
+Line 1 is `# ` followed by a JSON header. Every other line is one distinct stack of one process:
+
+    <app-metadata index>;<container name or empty>;<comm>;<root frame>;...;<leaf frame> <count>
+
+The app-metadata index points into the header's `application_metadata` list (index 0 is `null`,
+"nothing known"). Frames were escaped when they entered a stack (`stacks.escaping`), so a line can
+always be split on `;` and on its last space.
+"""
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from gprofiler.stacks.escaping import escape_frame
+from gprofiler.stacks.model import PidStacks
+
+NO_APP_METADATA_INDEX = 0
+
+
+def profile_header(
+    *,
+    metadata: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    start_time: datetime,
+    end_time: datetime,
+    containers: Iterable[str] = (),
+    container_names_enabled: bool = False,
+) -> dict[str, Any]:
+    """The JSON header of one cycle's profile, with gProfiler's field names."""
+    return {
+        "start_time": start_time.isoformat(),
+        "end_time": end_time.isoformat(),
+        "containers": sorted(set(containers)),
+        "container_names_enabled": container_names_enabled,
+        "metadata": dict(metadata),
+        "metrics": dict(metrics),
+        # Index 0 means "no metadata for this application"; runtimes add entries in later versions.
+        "application_metadata": [None],
+        "application_metadata_enabled": True,
+    }
+
+
+def format_collapsed(
+    header: Mapping[str, Any],
+    stacks: PidStacks,
+    container_of: Callable[[int], str] = lambda pid: "",
+) -> str:
+    """The whole `.col` text: header line, then one line per (process, stack), ordered by PID."""
+    lines = ["# " + json.dumps(header, separators=(",", ":"), ensure_ascii=False)]
+    for pid in sorted(stacks):
+        prefix = f"{NO_APP_METADATA_INDEX};{escape_frame(container_of(pid))};"
+        for stack, count in stacks[pid].items():
+            if count > 0:
+                lines.append(f"{prefix}{';'.join(stack)} {count}")
+    return "\n".join(lines) + "\n"
+
+
+def read_header(text: str) -> dict[str, Any]:
+    """The JSON header of a `.col` text; ValueError if there is none."""
+    first_line = text.split("\n", 1)[0]
+    if not first_line.startswith("#"):
+        raise ValueError("not a gProfiler collapsed file: the first line is not a '# {json}' header")
+    header = json.loads(first_line[1:])
+    if not isinstance(header, dict):
+        raise ValueError("the collapsed file header is not a JSON object")
+    return header
+
+
+def split_count(line: str) -> tuple[str, int] | None:
+    """`a;b;c 12` -> ("a;b;c", 12); None for a line without a positive integer count."""
+    stack, _, count_text = line.rpartition(" ")
+    if not stack or not count_text.isdigit():
+        return None
+    count = int(count_text)
+    return (stack, count) if count > 0 else None
+
+
+def iter_display_stacks(text: str) -> Iterator[tuple[list[str], int]]:
+    """Stacks of a `.col` text as a person should see them in a local flame graph.
+
+    The app-metadata index is dropped, and so is the container frame when it is empty.
+    """
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        parsed = split_count(line)
+        if parsed is None:
+            continue
+        frames = parsed[0].split(";")
+        if len(frames) < 3:
+            continue
+        del frames[0]
+        if not frames[0]:
+            del frames[0]
+        yield frames, parsed[1]
+
+
+def format_plain_collapsed(stacks: PidStacks) -> Iterator[str]:
+    """`comm;frame;...;frame count` lines merged across processes, sorted (perf-collapse output)."""
+    merged: dict[tuple[str, ...], int] = {}
+    for counts in stacks.values():
+        for stack, count in counts.items():
+            merged[stack] = merged.get(stack, 0) + count
+    for stack in sorted(merged):
+        yield f"{';'.join(stack)} {merged[stack]}"

@@ -1,0 +1,3 @@
+"""Profiler plug-ins. Importing this package registers every profiler (the one explicit list)."""
+
+from gprofiler.profilers import perf as perf

@@ -1,0 +1,189 @@
+"""The system-wide profiler: perf samples every process (kernel and native user stacks).
+
+In `fp` or `dwarf` mode one `perf record` runs; in `smart` mode two run side by side and, per process,
+the one that produced deeper stacks wins (`stacks.scaling.merge_smart`).
+"""
+
+import argparse
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from gprofiler.argtypes import positive_integer
+from gprofiler.profilers.perf_record import (
+    PerfError,
+    PerfRecorder,
+    RecordOptions,
+    find_perf,
+    perf_script_argv,
+)
+from gprofiler.profilers.registry import ProfilerOption, ProfilerSpec, register
+from gprofiler.runner import ToolFailedError, stream_stdout
+from gprofiler.stacks.model import PidStacks
+from gprofiler.stacks.perf_script import CollapseResult, collapse_perf_script
+from gprofiler.stacks.scaling import merge_smart
+
+logger = logging.getLogger(__name__)
+
+DWARF_MAX_FREQUENCY = 100
+DWARF_MAX_STACK_SIZE = 65528  # perf's own limit for --call-graph dwarf,<size>
+_UNWINDERS = {"fp": ("fp",), "dwarf": ("dwarf",), "smart": ("fp", "dwarf")}
+
+
+def _validate(args: argparse.Namespace) -> str | None:
+    if args.perf_mode in ("dwarf", "smart") and args.frequency > DWARF_MAX_FREQUENCY:
+        return (
+            f"--profiling-frequency can't be larger than {DWARF_MAX_FREQUENCY} "
+            f"with --perf-mode {args.perf_mode}"
+        )
+    if args.perf_dwarf_stack_size > DWARF_MAX_STACK_SIZE:
+        return f"--perf-dwarf-stack-size maximum size is {DWARF_MAX_STACK_SIZE}"
+    return None
+
+
+PERF_SPEC = register(
+    ProfilerSpec(
+        name="perf",
+        modes=("fp", "dwarf", "smart", "disabled"),
+        default_mode="fp",
+        mode_help=(
+            "How perf unwinds native stacks: fp (frame pointers, cheapest), dwarf (debug info, for code "
+            "built without frame pointers), smart (both, keeping the deeper stacks per process), disabled"
+        ),
+        disable_flag=False,
+        options=(
+            ProfilerOption(
+                ("--perf-dwarf-stack-size",),
+                {
+                    "type": positive_integer,
+                    "default": 8192,
+                    "dest": "perf_dwarf_stack_size",
+                    "help": "Bytes of user stack perf copies per sample in dwarf mode (default: %(default)s)",
+                },
+            ),
+            ProfilerOption(
+                ("--perf-path",),
+                {
+                    "default": None,
+                    "dest": "perf_path",
+                    "help": "The perf binary to run (default: the first perf on PATH)",
+                },
+            ),
+        ),
+        validate=_validate,
+    )
+)
+
+
+@dataclass
+class PerfSnapshot:
+    """One cycle of perf data, merged across recorders."""
+
+    end_time: datetime
+    stacks: PidStacks
+    samples: int
+    dropped_samples: int
+    script_seconds: float
+
+
+class AllTargetsExitedError(Exception):
+    """Every process given with --pids has exited; there is nothing left to profile."""
+
+
+def _alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+class PerfProfiler:
+    """Drives one or two `perf record`s and turns each cycle's data into stacks."""
+
+    def __init__(
+        self,
+        *,
+        mode: str,
+        frequency: int,
+        dwarf_stack_size: int,
+        pids: tuple[int, ...] | None,
+        perf_path: str | None,
+        workdir: Path,
+        stop_event: threading.Event,
+        script_timeout: float,
+    ) -> None:
+        self.perf = find_perf(perf_path)
+        self.mode = mode
+        self._stop_event = stop_event
+        self._script_timeout = script_timeout
+        self._pids = pids
+        self.recorders = [
+            PerfRecorder(
+                self.perf, workdir, RecordOptions(frequency, unwinding, dwarf_stack_size, pids), stop_event
+            )
+            for unwinding in _UNWINDERS[mode]
+        ]
+
+    def start(self) -> None:
+        try:
+            for recorder in self.recorders:
+                recorder.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def snapshot(self) -> PerfSnapshot:
+        """End the current cycle now: cut every recorder's output, script it, merge."""
+        dumps = [recorder.switch_output() for recorder in self.recorders]
+        end_time = datetime.now(timezone.utc)
+        started = time.monotonic()
+        results: list[CollapseResult] = []
+        try:
+            for dump in dumps:
+                results.append(self._script(dump))
+        finally:
+            for dump in dumps:
+                dump.unlink(missing_ok=True)
+        script_seconds = time.monotonic() - started
+        stacks = merge_smart(results[0].stacks, results[1].stacks) if len(results) == 2 else results[0].stacks
+        return PerfSnapshot(
+            end_time=end_time,
+            stacks=stacks,
+            samples=sum(sum(c.values()) for c in stacks.values()),
+            dropped_samples=sum(r.dropped_samples for r in results),
+            script_seconds=script_seconds,
+        )
+
+    def _script(self, dump: Path) -> CollapseResult:
+        result: CollapseResult | None = None
+        try:
+            with stream_stdout(
+                perf_script_argv(self.perf, dump), timeout=self._script_timeout, stop_event=self._stop_event
+            ) as output:
+                result = collapse_perf_script(output)
+        except ToolFailedError as error:
+            if result is None:
+                raise PerfError(f"perf script failed: {error}") from error
+            logger.warning("perf script failed after %d samples (kept): %s", result.samples, error)
+        assert result is not None
+        return result
+
+    def ensure_running(self) -> None:
+        """Restart a perf that exited on its own (on the --pids targets still alive)."""
+        for index, recorder in enumerate(self.recorders):
+            if recorder.is_running():
+                continue
+            options = recorder.options
+            if options.pids is not None:
+                alive = tuple(pid for pid in options.pids if _alive(pid))
+                if not alive:
+                    raise AllTargetsExitedError("every process given with --pids has exited")
+                options = RecordOptions(options.frequency, options.unwinding, options.dwarf_stack_size, alive)
+            logger.warning("restarting %s", recorder.label)
+            replacement = PerfRecorder(self.perf, recorder.output.parent, options, self._stop_event)
+            replacement.start()
+            self.recorders[index] = replacement
+
+    def stop(self) -> None:
+        for recorder in self.recorders:
+            recorder.stop()

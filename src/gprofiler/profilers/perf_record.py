@@ -1,0 +1,178 @@
+"""One long-running `perf record` whose output is cut into cycles with --switch-output=signal.
+
+perf keeps sampling while the agent processes the previous cycle, so there is no gap between cycles.
+On SIGUSR2 perf finishes the current file, renames it to `<output>.<timestamp>` and starts a new one;
+on exit it does the same with the final file. Every file is read once by `perf script`, then deleted.
+"""
+
+import logging
+import os
+import shutil
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from gprofiler.runner import ChildProcess, ToolError
+
+logger = logging.getLogger(__name__)
+
+PERF_INSTALL_HINT = (
+    "install perf (Debian: apt-get install linux-perf; Ubuntu: apt-get install linux-tools-$(uname -r); "
+    "Fedora/RHEL: dnf install perf), or pass its location with --perf-path"
+)
+# Ring-buffer pages per CPU. perf otherwise takes all of perf_event_mlock_kb, which other tools
+# (async-profiler, a user's own perf) then cannot get; DWARF samples carry stack copies, so twice as many.
+_MMAP_PAGES = {"fp": 129, "dwarf": 257}
+_START_TIMEOUT_S = 10.0
+_DUMP_TIMEOUT_S = 10.0
+
+
+class PerfError(Exception):
+    """perf could not be found, started, or did not produce its output."""
+
+
+def find_perf(explicit_path: str | None) -> str:
+    """The perf binary to use: `--perf-path` if given, else the first `perf` on PATH."""
+    if explicit_path:
+        if not (os.path.isfile(explicit_path) and os.access(explicit_path, os.X_OK)):
+            raise PerfError(f"--perf-path {explicit_path} is not an executable file")
+        return explicit_path
+    found = shutil.which("perf")
+    if found is None:
+        raise PerfError(f"perf was not found on PATH: {PERF_INSTALL_HINT}")
+    return found
+
+
+@dataclass(frozen=True)
+class RecordOptions:
+    """What one `perf record` samples and how it unwinds stacks."""
+
+    frequency: int
+    unwinding: str  # "fp" or "dwarf"
+    dwarf_stack_size: int = 8192
+    pids: tuple[int, ...] | None = None  # None means every process (-a)
+
+
+def perf_record_argv(perf: str, output: Path, options: RecordOptions) -> list[str]:
+    """The `perf record` command line for one recorder."""
+    call_graph = (
+        ["--call-graph", f"dwarf,{options.dwarf_stack_size}"] if options.unwinding == "dwarf" else ["-g"]
+    )
+    target = ["--pid", ",".join(map(str, options.pids))] if options.pids else ["-a"]
+    return [
+        perf,
+        "record",
+        "-F",
+        str(options.frequency),
+        *call_graph,
+        *target,
+        "-o",
+        str(output),
+        "--switch-output=signal",
+        "-m",
+        str(_MMAP_PAGES[options.unwinding]),
+        # No build-id post-processing at each switch, and never copy binaries into ~/.debug:
+        # symbols are resolved from the live files a few seconds later by `perf script`.
+        "--no-buildid",
+        "--no-buildid-cache",
+    ]
+
+
+def perf_script_argv(perf: str, data: Path) -> list[str]:
+    """The `perf script` command line whose output `collapse_perf_script` expects."""
+    return [perf, "script", "-F", "comm,pid,tid,ip,sym,dso", "--no-inline", "-i", str(data)]
+
+
+class PerfRecorder:
+    """Owns one `perf record` process and the files it writes in a private work directory."""
+
+    def __init__(self, perf: str, workdir: Path, options: RecordOptions, stop_event: threading.Event) -> None:
+        self.perf = perf
+        self.options = options
+        self.output = workdir / f"perf.{options.unwinding}.data"
+        self._stop_event = stop_event
+        self._child: ChildProcess | None = None
+        self.label = f"perf ({options.unwinding})"
+
+    def _dumps(self) -> set[Path]:
+        prefix = self.output.name + "."
+        return {p for p in self.output.parent.iterdir() if p.name.startswith(prefix)}
+
+    def start(self) -> None:
+        """Start perf and wait until it is sampling (its output file exists)."""
+        for stale in self._dumps() | {self.output}:
+            stale.unlink(missing_ok=True)
+        argv = perf_record_argv(self.perf, self.output, self.options)
+        logger.debug("starting %s: %s", self.label, " ".join(argv))
+        try:
+            child = ChildProcess(argv)
+        except ToolError as error:
+            raise PerfError(f"cannot run perf: {error}; {PERF_INSTALL_HINT}") from error
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        while not self.output.exists():
+            if not child.is_running():
+                child.wait()
+                raise PerfError(f"{self.label} failed to start: {child.stderr_tail() or 'no output'}")
+            if time.monotonic() > deadline or self._stop_event.wait(0.05):
+                child.stop()
+                raise PerfError(f"{self.label} did not start within {_START_TIMEOUT_S:g}s")
+        self._child = child
+        logger.info("started %s at %d Hz (pid %d)", self.label, self.options.frequency, child.pid)
+
+    def is_running(self) -> bool:
+        return self._child is not None and self._child.is_running()
+
+    def switch_output(self) -> Path:
+        """Close the current file and return it; perf carries on sampling into a new one.
+
+        If perf has exited on its own (e.g. every `--pids` target exited), its final file is returned
+        and the recorder is left stopped; `start()` resumes it.
+        """
+        child = self._child
+        if child is None:
+            raise PerfError(f"{self.label} is not running")
+        known = self._dumps()
+        if child.is_running():
+            child.send_signal(signal.SIGUSR2)
+            deadline = time.monotonic() + _DUMP_TIMEOUT_S
+            while child.is_running():
+                new = self._dumps() - known
+                if new:
+                    return self._keep_newest(new)
+                if time.monotonic() > deadline:
+                    raise PerfError(f"{self.label} did not write its data within {_DUMP_TIMEOUT_S:g}s")
+                if self._stop_event.wait(0.02):
+                    raise PerfError(f"{self.label}: stopping while waiting for its data")
+        tail = self._reap()  # perf renames its final file on exit; after reaping, it is there
+        dumps = self._dumps()
+        if dumps:
+            return self._keep_newest(dumps)
+        raise PerfError(f"{self.label} exited without writing its data: {tail or 'no output'}")
+
+    @staticmethod
+    def _keep_newest(dumps: set[Path]) -> Path:
+        """perf writes one file per switch; anything older is a leftover and is removed."""
+        ordered = sorted(dumps)
+        for extra in ordered[:-1]:
+            extra.unlink(missing_ok=True)
+        return ordered[-1]
+
+    def _reap(self) -> str:
+        child, self._child = self._child, None
+        if child is None:
+            return ""
+        code = child.stop(grace_seconds=1.0)
+        tail = child.stderr_tail()
+        logger.warning("%s exited (code %s): %s", self.label, code, tail.splitlines()[-1:] or "")
+        return tail
+
+    def stop(self) -> None:
+        """Stop perf (SIGTERM, then SIGKILL) and delete every file it wrote."""
+        child, self._child = self._child, None
+        if child is not None:
+            child.stop(grace_seconds=2.0)
+            logger.debug("stopped %s", self.label)
+        for leftover in self._dumps() | {self.output}:
+            leftover.unlink(missing_ok=True)

@@ -1,0 +1,1 @@
+"""Where finished profiles go: local files now, the upload client later."""

@@ -1,0 +1,92 @@
+"""Profiles as files in the output directory: `profile_<time>.col` / `.html` and `last_*` symlinks.
+
+Each file is written under a temporary name, fsync'ed, and renamed, so a crash or a full disk never
+leaves a half-written profile; symlinks are swapped with a rename too. With `rotating`, the pair the
+symlinks pointed at before is deleted once the new pair is in place.
+"""
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from gprofiler.output.collapsed import iter_display_stacks
+from gprofiler.output.flamegraph import FlamegraphAssets, build_tree, render_html
+from gprofiler.sinks.base import CycleProfile
+
+logger = logging.getLogger(__name__)
+
+LAST_COLLAPSED = "last_profile.col"
+LAST_FLAMEGRAPH = "last_flamegraph.html"
+_FILE_MODE = 0o644
+
+
+def profile_basename(profile: CycleProfile) -> str:
+    """gProfiler's naming: `profile_<UTC end time, ISO-8601 to the second>`."""
+    return "profile_" + profile.end_time.replace(microsecond=0, tzinfo=None).isoformat()
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a private temporary file in the same directory."""
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as temp:
+            temp.write(data)
+            temp.flush()
+            os.fsync(temp.fileno())
+        os.chmod(temp_name, _FILE_MODE)
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+def swap_symlink(link: Path, target_name: str) -> str | None:
+    """Point `link` at `target_name` (relative) atomically; return what it pointed at before."""
+    try:
+        previous: str | None = os.readlink(link)
+    except OSError:
+        previous = None
+    temp_link = link.with_name(f".{link.name}.{os.getpid()}.tmp")
+    temp_link.unlink(missing_ok=True)
+    os.symlink(target_name, temp_link)
+    os.replace(temp_link, link)
+    return previous
+
+
+def flamegraph_title(profile: CycleProfile) -> tuple[str, str]:
+    start = profile.start_time.replace(microsecond=0).isoformat()
+    end = profile.end_time.replace(microsecond=0).isoformat()
+    return f"gprofiler: {profile.hostname}", f"{start} to {end}, {profile.samples:,} samples"
+
+
+class LocalFilesSink:
+    """Writes each cycle into the output directory."""
+
+    def __init__(self, output_dir: Path, *, flamegraph: FlamegraphAssets | None, rotating: bool) -> None:
+        self.output_dir = output_dir
+        self.flamegraph = flamegraph
+        self.rotating = rotating
+
+    def _publish(self, file_name: str, data: bytes, last_link: str) -> None:
+        write_atomically(self.output_dir / file_name, data)
+        previous = swap_symlink(self.output_dir / last_link, file_name)
+        if self.rotating and previous and previous != file_name and "/" not in previous:
+            (self.output_dir / previous).unlink(missing_ok=True)
+
+    def write(self, profile: CycleProfile) -> None:
+        base = profile_basename(profile)
+        try:
+            self._publish(base + ".col", profile.collapsed.encode("utf-8"), LAST_COLLAPSED)
+            logger.info("wrote %s", self.output_dir / (base + ".col"))
+            if self.flamegraph is not None:
+                heading, subtitle = flamegraph_title(profile)
+                tree = build_tree(iter_display_stacks(profile.collapsed))
+                page = render_html(self.flamegraph, tree, heading=heading, subtitle=subtitle)
+                self._publish(base + ".html", page.encode("utf-8"), LAST_FLAMEGRAPH)
+                logger.info("wrote %s", self.output_dir / (base + ".html"))
+        except OSError as error:
+            logger.error("could not write the profile of this cycle to %s: %s", self.output_dir, error)
+
+    def close(self) -> None:
+        pass

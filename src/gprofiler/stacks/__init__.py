@@ -1,0 +1,1 @@
+"""Pure stack handling: the data model, perf script parsing, escaping and scaling."""
