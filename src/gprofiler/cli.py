@@ -8,6 +8,7 @@ combinations are reported argparse-style (one line, exit code 2) before anything
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 import configargparse
 
@@ -125,15 +126,27 @@ def _add_process_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", default=False, help="Log at DEBUG level")
 
 
+class _Parser(configargparse.ArgumentParser):  # type: ignore[misc]
+    """argparse's exit code 2, without the ten-line usage block burying the one line that matters."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message}\n(see `{self.prog} --help`)\n")
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The agent's parser; every long option is also settable as GPROFILER_<OPTION> or in --config."""
-    parser = configargparse.ArgumentParser(
+    parser = _Parser(
         prog="gprofiler",
         description="Profile every process on this machine and write collapsed stacks and flame graphs. "
         f"Subcommands: {', '.join(SUBCOMMANDS)} (see `gprofiler <subcommand> --help`).",
+        epilog="Every long option can also be set as an environment variable GPROFILER_<OPTION> "
+        "(e.g. GPROFILER_PROFILING_FREQUENCY=49, GPROFILER_CONTINUOUS=true) or as `option = value` "
+        "in the config file. Precedence: command line, environment, config file, default.",
         auto_env_var_prefix="gprofiler_",
         default_config_files=[DEFAULT_CONFIG_FILE],
         add_env_var_help=False,
+        add_config_file_help=False,
     )
     parser.add_argument("--config", is_config_file=True, help=f"Config file (default: {DEFAULT_CONFIG_FILE})")
     parser.add_argument("--version", action="version", version=__version__)
@@ -141,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_profiling_arguments(parser)
     add_profiler_arguments(parser)
     _add_process_arguments(parser)
-    return parser  # type: ignore[no-any-return]
+    return parser
 
 
 def _usage_error(args: argparse.Namespace) -> str | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from gprofiler.output.collapsed import format_plain_collapsed
 from gprofiler.profilers.perf_record import PerfError, find_perf, perf_script_argv
 from gprofiler.runner import ToolError, stream_stdout
-from gprofiler.stacks.perf_script import CollapseResult, collapse_perf_script
+from gprofiler.stacks.perf_script import CollapseResult, collapse_perf_script, read_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -42,14 +42,14 @@ def _collapse_file(perf_data: Path, perf_path: str | None, timeout: float) -> Co
         raise PerfError(f"{perf_data}: no such file")
     perf = find_perf(perf_path)
     with stream_stdout(perf_script_argv(perf, perf_data), timeout=timeout) as output:
-        return collapse_perf_script(output)
+        return collapse_perf_script(read_chunks(output))
 
 
 def perf_collapse_main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(list(argv))
     try:
         if args.perf_data == "-":
-            result = collapse_perf_script(sys.stdin.buffer)
+            result = collapse_perf_script(read_chunks(sys.stdin.buffer))
         else:
             result = _collapse_file(Path(args.perf_data), args.perf_path, args.timeout)
     except (PerfError, ToolError) as error:

@@ -23,7 +23,7 @@ from gprofiler.profilers.perf_record import (
 from gprofiler.profilers.registry import ProfilerOption, ProfilerSpec, register
 from gprofiler.runner import ToolFailedError, stream_stdout
 from gprofiler.stacks.model import PidStacks
-from gprofiler.stacks.perf_script import CollapseResult, collapse_perf_script
+from gprofiler.stacks.perf_script import CollapseResult, collapse_perf_script, read_chunks
 from gprofiler.stacks.scaling import merge_smart
 
 logger = logging.getLogger(__name__)
@@ -94,7 +94,12 @@ class AllTargetsExitedError(Exception):
 
 
 def _alive(pid: int) -> bool:
-    return Path(f"/proc/{pid}").exists()
+    """Whether a process exists and has not exited (a zombie has no more samples to give)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2 :][:1] != "Z"
 
 
 class PerfProfiler:
@@ -160,7 +165,7 @@ class PerfProfiler:
             with stream_stdout(
                 perf_script_argv(self.perf, dump), timeout=self._script_timeout, stop_event=self._stop_event
             ) as output:
-                result = collapse_perf_script(output)
+                result = collapse_perf_script(read_chunks(output))
         except ToolFailedError as error:
             if result is None:
                 raise PerfError(f"perf script failed: {error}") from error

@@ -78,13 +78,13 @@ class LocalFilesSink:
         base = profile_basename(profile)
         try:
             self._publish(base + ".col", profile.collapsed.encode("utf-8"), LAST_COLLAPSED)
-            logger.info("wrote %s", self.output_dir / (base + ".col"))
+            logger.debug("wrote %s", self.output_dir / (base + ".col"))
             if self.flamegraph is not None:
                 heading, subtitle = flamegraph_title(profile)
                 tree = build_tree(iter_display_stacks(profile.collapsed))
                 page = render_html(self.flamegraph, tree, heading=heading, subtitle=subtitle)
                 self._publish(base + ".html", page.encode("utf-8"), LAST_FLAMEGRAPH)
-                logger.info("wrote %s", self.output_dir / (base + ".html"))
+                logger.debug("wrote %s", self.output_dir / (base + ".html"))
         except OSError as error:
             logger.error("could not write the profile of this cycle to %s: %s", self.output_dir, error)
 

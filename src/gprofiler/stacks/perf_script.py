@@ -1,9 +1,10 @@
 """Turn `perf script` text into per-process collapsed stacks, streaming.
 
 `perf script` prints one block per sample: a header line (`comm pid/tid ...`), then one line per
-frame (leaf first, each starting with whitespace), then an empty line. The parser reads that line by
-line and never holds more than one sample's lines; frames are memoised by their raw line, because a
-busy system repeats the same few thousand addresses millions of times.
+frame (leaf first, each starting with whitespace), then an empty line. The parser reads the text in
+blocks and never holds more than one block; per sample it only hashes the raw callchain text, because
+a busy system repeats the same few thousand stacks millions of times. Frames are parsed once per
+distinct callchain when the stream ends.
 
 It accepts perf's default field set (`comm tid [cpu] time: period event:`) as well as the agent's own
 (`-F comm,pid,tid,ip,sym,dso`), and survives what real systems produce: thread names containing
@@ -12,8 +13,10 @@ spaces, `;`, newlines or invalid UTF-8, `(deleted)` DSOs, and output cut off in 
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
+from typing import IO
 
 from gprofiler.stacks.escaping import decode_name
 from gprofiler.stacks.model import PidStacks, Stack
@@ -28,10 +31,10 @@ _HEADER_PID_TID = re.compile(rb"^\s*(.+)\s+(-?\d+)/(-?\d+)(?=\s|$)", re.DOTALL)
 _HEADER_TID = re.compile(rb"^\s*(.+?)\s+(-?\d+)(?=\s|$)", re.DOTALL)
 _HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
 
-# A newline in a thread name splits perf's header line; join at most this many pieces.
-_MAX_HEADER_PIECES = 4
-# Bound on each memo table, so a pathological input cannot grow memory without limit.
+# Bound on the header memo table, so a pathological input cannot grow memory without limit.
 _CACHE_LIMIT = 262_144
+# Distinct raw sample texts held before they are parsed (a few MB at most).
+_RAW_LIMIT = 20_000
 
 
 @dataclass
@@ -97,93 +100,118 @@ def parse_frame_line(line: bytes) -> str:
 
 def parse_header_line(header: bytes) -> tuple[int, str] | None:
     """`comm pid/tid ...` or `comm tid ...` to (pid, escaped comm); None if it is not a header."""
-    match = _HEADER_PID_TID.match(header) or _HEADER_TID.match(header)
+    match = (_HEADER_PID_TID.match(header) if b"/" in header else None) or _HEADER_TID.match(header)
     if match is None:
         return None
     comm = match.group(1).strip(b" ")
     return int(match.group(2)), decode_name(comm)
 
 
+def _callchain_start(sample: bytes) -> int:
+    """Offset of the first frame line (the first line that starts with whitespace), or -1."""
+    tab, space = sample.find(b"\n\t"), sample.find(b"\n ")
+    if tab < 0 or (0 <= space < tab):
+        tab = space
+    return tab
+
+
 class _Collapser:
-    """The state machine behind `collapse_perf_script`; kept small so the hot loop stays local."""
+    """Counts samples by their raw text; frames are parsed once per distinct callchain.
+
+    Identical stacks print identical text (same addresses, same symbols), so the per-sample work is
+    counting byte strings (done in C by Counter.update). With perf's default fields every header has
+    a timestamp and no two samples are alike: then pre-aggregation is switched off and each sample's
+    header is split from its callchain instead, so memory stays bounded either way.
+    """
 
     def __init__(self) -> None:
         self.result = CollapseResult()
-        self.frame_cache: dict[bytes, str] = {}
-        self.header_cache: dict[bytes, tuple[int, str] | None] = {}
+        self.raw: Counter[bytes] = Counter()
+        self.raw_seen = 0
+        self.pre_aggregate = True
+        self.chains: Counter[tuple[int, str, bytes]] = Counter()
+        self.headers: dict[bytes, tuple[int, str] | None] = {}
 
-    def header(self, line: bytes) -> tuple[int, str] | None:
-        cached = self.header_cache.get(line, False)
-        if cached is not False:
-            return cached  # type: ignore[return-value]
-        parsed = parse_header_line(line.rstrip(b"\r\n"))
-        if len(self.header_cache) >= _CACHE_LIMIT:
-            self.header_cache.clear()
-        self.header_cache[line] = parsed
-        return parsed
+    def add(self, samples: list[bytes]) -> None:
+        if not self.pre_aggregate:
+            for text in samples:
+                self.sample(text, 1)
+            return
+        self.raw.update(samples)
+        self.raw_seen += len(samples)
+        if len(self.raw) > _RAW_LIMIT:
+            self.pre_aggregate = len(self.raw) < self.raw_seen // 2
+            self.flush()
 
-    def frame(self, line: bytes) -> str:
-        parsed = parse_frame_line(line)
-        if len(self.frame_cache) >= _CACHE_LIMIT:
-            self.frame_cache.clear()
-        self.frame_cache[line] = parsed
-        return parsed
+    def flush(self) -> None:
+        for text, count in self.raw.items():
+            self.sample(text, count)
+        self.raw.clear()
 
-    def record(self, pid: int, comm: str, frames: list[str]) -> None:
-        frames.reverse()
-        stack: Stack = (comm, *frames)
-        counts = self.result.stacks.get(pid)
-        if counts is None:
-            counts = self.result.stacks[pid] = Counter()
-        counts[stack] += 1
-        self.result.samples += 1
-
-
-def collapse_perf_script(lines: Iterable[bytes]) -> CollapseResult:
-    """Aggregate `perf script` output (an iterable of raw lines, newline included) into stacks.
-
-    A sample whose header cannot be parsed is counted in `dropped_samples`; so is a final sample cut
-    off mid-line (perf killed, disk full), because its last frame may be garbage.
-    """
-    state = _Collapser()
-    frame_cache = state.frame_cache
-    current: tuple[int, str] | None = None
-    frames: list[str] = []
-    in_sample = False
-    pending: list[bytes] = []
-    last_line = b"\n"
-    for line in lines:
-        last_line = line
-        if line == b"\n" or not line.strip():
-            if current is not None:
-                state.record(current[0], current[1], frames)
-            elif in_sample:
-                state.result.dropped_samples += 1
-            current, frames, in_sample, pending = None, [], False, []
-        elif in_sample:
-            if current is None:
-                continue  # frames of a sample whose header was unreadable
-            try:
-                frames.append(frame_cache[line])
-            except KeyError:
-                frames.append(state.frame(line))
-        elif line.startswith(b"#"):
-            continue  # perf script's file header comments
+    def sample(self, text: bytes, count: int) -> None:
+        text = text.lstrip(b"\r\n")
+        while text.startswith(b"#"):  # perf script's file header comments
+            text = text.partition(b"\n")[2].lstrip(b"\r\n")
+        if not text.strip():
+            return
+        split = _callchain_start(text)
+        header, chain = (text, b"") if split < 0 else (text[:split], text[split + 1 :])
+        parsed = self.headers.get(header, False)
+        if parsed is False:
+            parsed = parse_header_line(header)
+            if len(self.headers) >= _CACHE_LIMIT:
+                self.headers.clear()
+            self.headers[header] = parsed
+        if parsed is None:
+            self.result.dropped_samples += count
         else:
-            if pending:
-                pending.append(line)
-                current = state.header(b"".join(pending))
-            else:
-                current = state.header(line)
-            if current is not None or len(pending) >= _MAX_HEADER_PIECES:
-                in_sample, pending = True, []
-            elif not pending:
-                pending = [line]
-    if not last_line.endswith(b"\n"):
-        if in_sample or pending:
-            state.result.dropped_samples += 1
-    elif current is not None:
-        state.record(current[0], current[1], frames)
-    elif in_sample:
-        state.result.dropped_samples += 1
-    return state.result
+            self.chains[(parsed[0], parsed[1], chain)] += count  # type: ignore[index]
+
+    def finish(self) -> CollapseResult:
+        self.flush()
+        frames: dict[bytes, str] = {}
+        stacks = self.result.stacks
+        for (pid, comm, chain), count in self.chains.items():
+            names = []
+            for line in chain.split(b"\n"):
+                if not line.strip():
+                    continue
+                name = frames.get(line)
+                if name is None:
+                    name = frames[line] = parse_frame_line(line)
+                names.append(name)
+            names.reverse()
+            counts = stacks.get(pid)
+            if counts is None:
+                counts = stacks[pid] = Counter()
+            stack: Stack = (comm, *names)
+            counts[stack] += count
+            self.result.samples += count
+        self.chains.clear()
+        return self.result
+
+
+def read_chunks(stream: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:
+    """A binary stream as a sequence of blocks, for `collapse_perf_script`."""
+    return iter(partial(stream.read, size), b"")
+
+
+def collapse_perf_script(chunks: Iterable[bytes]) -> CollapseResult:
+    """Aggregate `perf script` output into stacks by PID, reading it once, block by block.
+
+    `chunks` may cut the text anywhere (lines, 1 MB blocks). A sample whose header cannot be parsed
+    is counted in `dropped_samples`; so is a final sample cut off mid-line (perf killed, disk full),
+    because its last frame may be garbage.
+    """
+    collapser = _Collapser()
+    pending = b""
+    for chunk in chunks:
+        samples = (pending + chunk).split(b"\n\n")
+        pending = samples.pop()
+        collapser.add(samples)
+    if pending.strip():
+        if pending.endswith(b"\n"):
+            collapser.add([pending])
+        else:
+            collapser.result.dropped_samples += 1
+    return collapser.finish()

@@ -1,0 +1,87 @@
+"""Shared by the benchmarks: build and run CPU-bound target programs, read /proc counters."""
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+# Deep Python stacks exercise the parser the way a real interpreter-heavy host does.
+PYTHON_WORKLOAD = """
+import sys
+sys.setrecursionlimit(10000)
+def depth(n):
+    return depth(n - 1) if n else sum(i * i for i in range(20000))
+while True:
+    depth(60)
+"""
+
+
+def build_busy(directory: Path) -> Path:
+    """tests/targets/busy.c with frame pointers (see tests/integration/conftest.py for -O0)."""
+    binary = directory / "gp_bench_busy"
+    subprocess.run(
+        [
+            "gcc",
+            "-O0",
+            "-fno-omit-frame-pointer",
+            "-o",
+            str(binary),
+            str(ROOT / "tests" / "targets" / "busy.c"),
+        ],
+        check=True,
+    )
+    return binary
+
+
+@contextmanager
+def busy_processes(commands: list[list[str]]) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Start every command, yield, then kill them all (whole process groups)."""
+    processes = [
+        subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        for command in commands
+    ]
+    try:
+        yield processes
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def mixed_workload(busy: Path, count: int) -> list[list[str]]:
+    """`count` busy processes: C loops, deep Python recursion and a syscall-heavy dd."""
+    commands: list[list[str]] = [["dd", "if=/dev/zero", "of=/dev/null", "bs=1"]]
+    commands.append([sys.executable, "-c", PYTHON_WORKLOAD])
+    while len(commands) < count:
+        commands.append([str(busy), "100000"])
+    return commands
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(own user+system seconds, user+system seconds of reaped children) from /proc/PID/stat."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    utime, stime, cutime, cstime = (int(v) for v in fields[11:15])
+    return (utime + stime) / CLOCK_TICKS, (cutime + cstime) / CLOCK_TICKS
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def scratch_dir() -> Path:
+    """A private directory on disk (not tmpfs), for large perf files."""
+    return Path(tempfile.mkdtemp(prefix="gprofiler-bench-", dir="/var/tmp"))

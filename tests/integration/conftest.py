@@ -1,0 +1,213 @@
+"""Helpers for tests that run the real agent (as root) against real programs they start."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from gprofiler.output.collapsed import read_header, split_count
+
+ROOT = Path(__file__).resolve().parents[2]
+TARGETS = ROOT / "tests" / "targets"
+ARTIFACTS = ROOT / "test-artifacts"
+CHAIN = ("main", "gp_outer", "gp_middle", "gp_leaf")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _require_root() -> None:
+    if os.geteuid() != 0:
+        pytest.fail("integration tests run perf system-wide and must run as root (sudo ./dev.sh test)")
+    if shutil.which("perf") is None:
+        pytest.fail("perf is not installed (./dev.sh setup-test installs it)")
+
+
+@pytest.fixture(scope="session")
+def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("targets")
+
+
+def compile_c(source: str, output: Path, *flags: str) -> Path:
+    subprocess.run(["gcc", *flags, "-o", str(output), str(TARGETS / source)], check=True, timeout=120)
+    return output
+
+
+@pytest.fixture(scope="session")
+def busy_fp(build_dir: Path) -> Path:
+    """busy.c with frame pointers in every function; its comm is the file name.
+
+    -O0 because gcc 12 leaves leaf functions without a frame even with -fno-omit-frame-pointer
+    -mno-omit-leaf-frame-pointer, and frame-pointer unwinding then skips the leaf's caller.
+    """
+    return compile_c("busy.c", build_dir / "gp_busy_fp", "-O0", "-fno-omit-frame-pointer")
+
+
+@pytest.fixture(scope="session")
+def busy_nofp(build_dir: Path) -> Path:
+    """busy.c without frame pointers: only DWARF unwinding recovers its call chain."""
+    return compile_c("busy.c", build_dir / "gp_busy_nofp", "-O2", "-fomit-frame-pointer")
+
+
+@pytest.fixture(scope="session")
+def tricky_names(build_dir: Path) -> Path:
+    return compile_c("tricky_names.c", build_dir / "gp_tricky", "-O1", "-fno-omit-frame-pointer")
+
+
+@contextmanager
+def running(*argv: str | Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A target program for the length of the block; killed and reaped afterwards."""
+    process = subprocess.Popen(
+        [str(arg) for arg in argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        time.sleep(0.2)
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@dataclass
+class AgentFiles:
+    """Where one agent run keeps everything, all inside the test's own temporary directory."""
+
+    base: Path
+
+    @property
+    def output(self) -> Path:
+        return self.base / "out"
+
+    @property
+    def tmpdir(self) -> Path:
+        return self.base / "tmp"
+
+    @property
+    def log(self) -> Path:
+        return self.base / "agent.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.base / "agent.pid"
+
+    def command(self, *args: str) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "gprofiler",
+            "--output-dir",
+            str(self.output),
+            "--log-file",
+            str(self.log),
+            "--pid-file",
+            str(self.pid_file),
+            *args,
+        ]
+
+    def env(self, **extra: str) -> dict[str, str]:
+        self.tmpdir.mkdir(parents=True, exist_ok=True)
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("GPROFILER_")}
+        environment.update({"TMPDIR": str(self.tmpdir), **extra})
+        return environment
+
+    def run(self, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.command(*args), env=self.env(**env), capture_output=True, text=True, timeout=timeout
+        )
+
+    def start(self, *args: str, **env: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.command(*args),
+            env=self.env(**env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def profiles(self) -> list[Path]:
+        return sorted(self.output.glob("profile_*.col"))
+
+
+@pytest.fixture
+def agent(tmp_path: Path) -> AgentFiles:
+    return AgentFiles(tmp_path)
+
+
+@dataclass
+class ParsedProfile:
+    header: dict[str, object]
+    stacks: Counter[tuple[str, ...]]  # (container, comm, frames...) -> count
+
+    def of_process(self, comm: str) -> Counter[tuple[str, ...]]:
+        return Counter({stack[2:]: count for stack, count in self.stacks.items() if stack[1] == comm})
+
+    def frames(self) -> set[str]:
+        return {frame for stack in self.stacks for frame in stack[2:]}
+
+
+def parse_profile(path: Path) -> ParsedProfile:
+    """Parse a .col file strictly: every line must be `index;container;comm;... count`."""
+    text = path.read_bytes().decode("utf-8")  # must be valid UTF-8
+    header = read_header(text)
+    stacks: Counter[tuple[str, ...]] = Counter()
+    for line in text.splitlines()[1:]:
+        parsed = split_count(line)
+        assert parsed is not None, f"bad line {line!r}"
+        fields = parsed[0].split(";")
+        assert len(fields) >= 3 and fields[0] == "0", f"bad line {line!r}"
+        stacks[tuple(fields[1:])] += parsed[1]
+    return ParsedProfile(header, stacks)
+
+
+def chain_share(stacks: Counter[tuple[str, ...]], chain: tuple[str, ...] = CHAIN) -> float:
+    """Share of samples whose stack contains `chain` as consecutive frames, root first."""
+    total = sum(stacks.values())
+    hits = sum(
+        count
+        for stack, count in stacks.items()
+        if any(stack[i : i + len(chain)] == chain for i in range(len(stack) - len(chain) + 1))
+    )
+    return hits / total if total else 0.0
+
+
+def children_of(pid: int) -> list[tuple[int, str]]:
+    """(pid, comm) of the live direct children of a process."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append((int(entry.name), comm))
+    return found
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.1)
+
+
+def is_gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] == "Z"
+    except (FileNotFoundError, IndexError):
+        return True

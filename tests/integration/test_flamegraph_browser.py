@@ -1,0 +1,51 @@
+"""The flame graph file opens in a real browser, offline, and draws the program's functions."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import ARTIFACTS, AgentFiles, running
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--virtual-time-budget=5000",
+]
+
+
+def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    binary = shutil.which("chromium")
+    if binary is None:
+        pytest.fail("chromium is not installed (./dev.sh setup-test installs it)")
+    profile_dir = tmp_path / "chromium-profile"
+    return subprocess.run(
+        [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile_dir}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_flamegraph_renders_offline_in_chromium(agent: AgentFiles, busy_fp: Path, tmp_path: Path) -> None:
+    with running(busy_fp, "30"):
+        result = agent.run("-d", "3", "-f", "49")
+    assert result.returncode == 0, result.stderr
+    page = (agent.output / "last_flamegraph.html").resolve()
+    assert "http://" not in page.read_text().split("<script", 1)[0]  # nothing to fetch before scripts
+    dom = _chromium(tmp_path, "--dump-dom", page.as_uri())
+    assert dom.returncode == 0, dom.stderr
+    html = dom.stdout
+    assert 'class="partition d3-flame-graph"' in html  # the chart was drawn by d3-flame-graph
+    for function in ("gp_busy_fp", "main", "gp_outer", "gp_middle", "gp_leaf"):
+        assert f'name="{function}"' in html, function
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "flamegraph.png"
+    _chromium(tmp_path, "--window-size=1400,900", f"--screenshot={shot}", page.as_uri())
+    assert shot.exists() and shot.stat().st_size > 10_000

@@ -1,0 +1,40 @@
+from pathlib import Path
+
+import pytest
+
+from gprofiler.profilers.perf_record import (
+    PerfError,
+    RecordOptions,
+    find_perf,
+    perf_record_argv,
+    perf_script_argv,
+)
+
+
+def test_fp_record_argv_samples_everything() -> None:
+    argv = perf_record_argv("perf", Path("/w/perf.fp.data"), RecordOptions(11, "fp"))
+    assert argv[:4] == ["perf", "record", "-F", "11"]
+    assert "-g" in argv and "-a" in argv
+    assert "--switch-output=signal" in argv
+    assert argv[argv.index("-o") + 1] == "/w/perf.fp.data"
+    assert "--no-buildid-cache" in argv  # never fill ~/.debug with copies of binaries
+
+
+def test_dwarf_record_argv_with_pids() -> None:
+    argv = perf_record_argv("perf", Path("/w/d"), RecordOptions(49, "dwarf", 16384, (3, 9)))
+    assert argv[argv.index("--call-graph") + 1] == "dwarf,16384"
+    assert argv[argv.index("--pid") + 1] == "3,9"
+    assert "-a" not in argv and "-g" not in argv
+
+
+def test_script_argv_matches_the_parser() -> None:
+    argv = perf_script_argv("perf", Path("/w/x"))
+    assert argv[argv.index("-F") + 1] == "comm,pid,tid,ip,sym,dso"
+
+
+def test_find_perf_errors_say_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(PerfError, match="apt-get install linux-perf"):
+        find_perf(None)
+    with pytest.raises(PerfError, match="not an executable"):
+        find_perf(str(tmp_path / "nothing"))
