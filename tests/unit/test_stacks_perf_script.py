@@ -157,3 +157,13 @@ def test_input_is_consumed_as_a_stream() -> None:
     result = collapse_perf_script(blocks())
     assert result.samples == SAMPLES_IN_FIXTURE
     assert max(consumed) == 512 and sum(consumed) == len(text)
+
+
+def test_frame_cache_is_reused_across_calls() -> None:
+    text = (FIXTURES / "mixed_agent.txt").read_bytes()
+    cache: dict[bytes, str] = {}
+    first = collapse_perf_script([text], cache)
+    assert cache and all(isinstance(name, str) for name in cache.values())
+    cached_lines = len(cache)
+    assert collapse_perf_script([text], cache) == first
+    assert len(cache) == cached_lines  # nothing new to parse the second time

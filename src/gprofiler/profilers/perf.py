@@ -122,6 +122,7 @@ class PerfProfiler:
         self._stop_event = stop_event
         self._script_timeout = script_timeout
         self._pids = pids
+        self._frame_cache: dict[bytes, str] = {}
         self.recorders = [
             PerfRecorder(
                 self.perf, workdir, RecordOptions(frequency, unwinding, dwarf_stack_size, pids), stop_event
@@ -165,7 +166,7 @@ class PerfProfiler:
             with stream_stdout(
                 perf_script_argv(self.perf, dump), timeout=self._script_timeout, stop_event=self._stop_event
             ) as output:
-                result = collapse_perf_script(read_chunks(output))
+                result = collapse_perf_script(read_chunks(output), self._frame_cache)
         except ToolFailedError as error:
             if result is None:
                 raise PerfError(f"perf script failed: {error}") from error

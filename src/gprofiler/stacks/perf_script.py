@@ -124,7 +124,8 @@ class _Collapser:
     header is split from its callchain instead, so memory stays bounded either way.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, frame_cache: dict[bytes, str]) -> None:
+        self.frame_cache = frame_cache
         self.result = CollapseResult()
         self.raw: Counter[bytes] = Counter()
         self.raw_seen = 0
@@ -169,7 +170,9 @@ class _Collapser:
 
     def finish(self) -> CollapseResult:
         self.flush()
-        frames: dict[bytes, str] = {}
+        frames = self.frame_cache
+        if len(frames) >= _CACHE_LIMIT:
+            frames.clear()
         stacks = self.result.stacks
         for (pid, comm, chain), count in self.chains.items():
             names = []
@@ -196,14 +199,19 @@ def read_chunks(stream: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:
     return iter(partial(stream.read, size), b"")
 
 
-def collapse_perf_script(chunks: Iterable[bytes]) -> CollapseResult:
+def collapse_perf_script(
+    chunks: Iterable[bytes], frame_cache: dict[bytes, str] | None = None
+) -> CollapseResult:
     """Aggregate `perf script` output into stacks by PID, reading it once, block by block.
+
+    `frame_cache` (raw frame line -> frame name) may be shared between calls: the agent keeps one
+    across cycles, since long-running processes print the same frame lines cycle after cycle.
 
     `chunks` may cut the text anywhere (lines, 1 MB blocks). A sample whose header cannot be parsed
     is counted in `dropped_samples`; so is a final sample cut off mid-line (perf killed, disk full),
     because its last frame may be garbage.
     """
-    collapser = _Collapser()
+    collapser = _Collapser({} if frame_cache is None else frame_cache)
     pending = b""
     for chunk in chunks:
         samples = (pending + chunk).split(b"\n\n")
