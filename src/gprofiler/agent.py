@@ -16,7 +16,7 @@ from gprofiler.config import AgentConfig
 from gprofiler.host_metrics import HostMetricsMonitor
 from gprofiler.logs import setup_logging
 from gprofiler.output.collapsed import format_collapsed, profile_header
-from gprofiler.output.flamegraph import FlamegraphAssetsMissingError, load_assets
+from gprofiler.output.flamegraph import FlamegraphAssets, FlamegraphAssetsMissingError, load_assets
 from gprofiler.preconditions import (
     PreconditionError,
     acquire_instance_lock,
@@ -143,53 +143,67 @@ def _check_pids_exist(pids: tuple[int, ...] | None) -> None:
         raise PreconditionError(f"--pids: no such process: {', '.join(map(str, missing))}")
 
 
+def _prepare(config: AgentConfig) -> FlamegraphAssets | None:
+    """Everything that must hold before profiling starts; raises PreconditionError otherwise."""
+    if config.disable_core_files:
+        disable_core_files()
+    prepare_output_dir(config.output_dir)
+    _check_pids_exist(config.pids)
+    assets = load_assets() if config.flamegraph else None
+    stale = remove_stale_workdirs(Path(tempfile.gettempdir()))
+    if stale:
+        logger.info("removed %d work directories left by earlier agents", stale)
+    return assets
+
+
+def _run_in(
+    workdir: Path, config: AgentConfig, assets: FlamegraphAssets | None, stop: threading.Event
+) -> int:
+    profiler = PerfProfiler(
+        mode=config.perf_mode,
+        frequency=config.frequency,
+        dwarf_stack_size=config.perf_dwarf_stack_size,
+        pids=config.pids,
+        perf_path=config.perf_path,
+        workdir=workdir,
+        stop_event=stop,
+        script_timeout=max(60.0, 10.0 * config.duration),
+    )
+    sink = LocalFilesSink(config.output_dir, flamegraph=assets, rotating=config.rotating_output)
+    metadata = static_metadata(config.run_arguments, time.time(), Path("/proc"))
+    agent = Agent(config, profiler, [sink], stop, HostMetricsMonitor(stop), metadata)
+    logger.info(
+        "gprofiler %s: perf %s at %d Hz, %s of %ds, writing to %s",
+        __version__,
+        config.perf_mode,
+        config.frequency,
+        "continuous cycles" if config.continuous else "one cycle",
+        config.duration,
+        config.output_dir,
+    )
+    try:
+        return agent.run()
+    finally:
+        stop.set()
+        profiler.stop()
+        sink.close()
+
+
 def _profile(config: AgentConfig, stop_event: threading.Event) -> int:
     require_root()
     if config.pid_ns_check:
         require_init_pid_namespace()
     lock = acquire_instance_lock()
     try:
-        if config.disable_core_files:
-            disable_core_files()
-        prepare_output_dir(config.output_dir)
-        _check_pids_exist(config.pids)
-        assets = load_assets() if config.flamegraph else None
+        assets = _prepare(config)
         write_pid_file(config.pid_file)
-        stale = remove_stale_workdirs(Path(tempfile.gettempdir()))
-        if stale:
-            logger.info("removed %d work directories left by earlier agents", stale)
-        workdir = make_workdir()
         try:
-            profiler = PerfProfiler(
-                mode=config.perf_mode,
-                frequency=config.frequency,
-                dwarf_stack_size=config.perf_dwarf_stack_size,
-                pids=config.pids,
-                perf_path=config.perf_path,
-                workdir=workdir,
-                stop_event=stop_event,
-                script_timeout=max(60.0, 10.0 * config.duration),
-            )
-            sink = LocalFilesSink(config.output_dir, flamegraph=assets, rotating=config.rotating_output)
-            metadata = static_metadata(config.run_arguments, time.time(), Path("/proc"))
-            agent = Agent(config, profiler, [sink], stop_event, HostMetricsMonitor(stop_event), metadata)
-            logger.info(
-                "gprofiler %s: perf %s at %d Hz, %s cycles of %ds, writing to %s",
-                __version__,
-                config.perf_mode,
-                config.frequency,
-                "continuous" if config.continuous else "one",
-                config.duration,
-                config.output_dir,
-            )
+            workdir = make_workdir()
             try:
-                return agent.run()
+                return _run_in(workdir, config, assets, stop_event)
             finally:
-                stop_event.set()
-                profiler.stop()
-                sink.close()
+                shutil.rmtree(workdir, ignore_errors=True)
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
             remove_pid_file(config.pid_file)
     finally:
         lock.close()
