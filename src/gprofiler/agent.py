@@ -80,6 +80,8 @@ class Agent:
                 logger.info("stopping: discarding the cycle being processed")
                 return 0
             except PerfError as error:
+                if self.stop_event.is_set():
+                    return 0
                 failures += 1
                 logger.error("cycle lost: %s", error)
                 if not self.config.continuous or failures >= MAX_CONSECUTIVE_FAILED_CYCLES:
@@ -221,6 +223,8 @@ def run_agent(config: AgentConfig) -> int:
     _install_stop_handlers(stop_event)
     try:
         return _profile(config, stop_event)
+    except StoppedError:
+        return 0
     except (PreconditionError, PerfError, FlamegraphAssetsMissingError) as error:
         if stop_event.is_set():
             return 0

@@ -211,3 +211,18 @@ def is_gone(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] == "Z"
     except (FileNotFoundError, IndexError):
         return True
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Live (non-zombie) processes whose command line contains `text`, e.g. an agent's TMPDIR."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline and not is_gone(int(entry.name)):
+            found.append(int(entry.name))
+    return found

@@ -7,7 +7,15 @@ import sys
 import time
 from pathlib import Path
 
-from tests.integration.conftest import AgentFiles, children_of, is_gone, parse_profile, running, wait_for
+from tests.integration.conftest import (
+    AgentFiles,
+    children_of,
+    is_gone,
+    parse_profile,
+    processes_mentioning,
+    running,
+    wait_for,
+)
 
 
 def _perf_children(agent_pid: int) -> list[int]:
@@ -28,6 +36,7 @@ def test_continuous_cycles_and_clean_sigterm(agent: AgentFiles, busy_fp: Path) -
     assert process.returncode == 0, stderr
     assert elapsed < 5, elapsed
     assert all(is_gone(pid) for pid in perf_pids)
+    assert processes_mentioning(str(agent.tmpdir)) == []
     assert list(agent.tmpdir.iterdir()) == []  # work directory removed
     assert not agent.pid_file.exists()
     profiles = agent.profiles()
@@ -122,3 +131,17 @@ def test_pids_that_all_exit_end_continuous_mode(agent: AgentFiles, busy_fp: Path
 def test_python_module_entry_point_and_version() -> None:
     result = subprocess.run([sys.executable, "-m", "gprofiler", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip()
+
+
+def test_sigterm_while_starting_exits_cleanly(agent: AgentFiles) -> None:
+    for delay in (0.05, 0.4, 0.8):
+        process = agent.start("-c", "-d", "5")
+        time.sleep(delay)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=10)
+        # In the first ~0.1 s Python is still importing and has no handler yet: SIGTERM kills it
+        # before it has created anything. After that, the agent itself must exit with 0.
+        expected = (0, -signal.SIGTERM) if delay < 0.1 else (0,)
+        assert process.returncode in expected, stderr
+        assert list(agent.tmpdir.iterdir()) == []
+        assert processes_mentioning(str(agent.tmpdir)) == []  # no perf left recording into it

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from gprofiler.runner import ChildProcess, ToolError
+from gprofiler.runner import ChildProcess, StoppedError, ToolError
 
 logger = logging.getLogger(__name__)
 
@@ -22,9 +22,10 @@ PERF_INSTALL_HINT = (
     "install perf (Debian: apt-get install linux-perf; Ubuntu: apt-get install linux-tools-$(uname -r); "
     "Fedora/RHEL: dnf install perf), or pass its location with --perf-path"
 )
-# Ring-buffer pages per CPU. perf otherwise takes all of perf_event_mlock_kb, which other tools
-# (async-profiler, a user's own perf) then cannot get; DWARF samples carry stack copies, so twice as many.
-_MMAP_PAGES = {"fp": 129, "dwarf": 257}
+# Ring-buffer pages per CPU (perf wants a power of two): 512 KB for frame pointers, twice that for
+# DWARF, whose samples carry a copy of the user stack. Without -m, perf takes all of
+# perf_event_mlock_kb, which other tools (async-profiler, a user's own perf) then cannot get.
+_MMAP_PAGES = {"fp": 128, "dwarf": 256}
 _START_TIMEOUT_S = 10.0
 _DUMP_TIMEOUT_S = 10.0
 
@@ -115,7 +116,10 @@ class PerfRecorder:
             if not child.is_running():
                 child.wait()
                 raise PerfError(f"{self.label} failed to start: {child.stderr_tail() or 'no output'}")
-            if time.monotonic() > deadline or self._stop_event.wait(0.05):
+            if self._stop_event.wait(0.05):
+                child.stop()
+                raise StoppedError(f"{self.label}: stopping while it started")
+            if time.monotonic() > deadline:
                 child.stop()
                 raise PerfError(f"{self.label} did not start within {_START_TIMEOUT_S:g}s")
         self._child = child
@@ -144,7 +148,7 @@ class PerfRecorder:
                 if time.monotonic() > deadline:
                     raise PerfError(f"{self.label} did not write its data within {_DUMP_TIMEOUT_S:g}s")
                 if self._stop_event.wait(0.02):
-                    raise PerfError(f"{self.label}: stopping while waiting for its data")
+                    raise StoppedError(f"{self.label}: stopping while waiting for its data")
         tail = self._reap()  # perf renames its final file on exit; after reaping, it is there
         dumps = self._dumps()
         if dumps:
