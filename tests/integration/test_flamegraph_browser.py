@@ -1,5 +1,6 @@
 """The flame graph file opens in a real browser, offline, and draws the program's functions."""
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -45,6 +46,12 @@ def test_flamegraph_renders_offline_in_chromium(agent: AgentFiles, busy_fp: Path
     assert 'class="partition d3-flame-graph"' in html  # the chart was drawn by d3-flame-graph
     for function in ("gp_busy_fp", "main", "gp_outer", "gp_middle", "gp_leaf"):
         assert f'name="{function}"' in html, function
+    searched = _chromium(tmp_path, "--dump-dom", page.as_uri() + "#search=gp_leaf").stdout
+    details = searched.split('<div id="details">', 1)[1].split("</div>", 1)[0]
+    match = re.fullmatch(r"search: (\d+) of (\d+) total samples \( ([\d.]+)%\)", details.strip())
+    assert match, details
+    assert 0 < int(match.group(1)) <= int(match.group(2))
+    assert "#ff00ff" in searched.lower()  # matching frames are highlighted
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "flamegraph.png"
     _chromium(tmp_path, "--window-size=1400,900", f"--screenshot={shot}", page.as_uri())
