@@ -2,9 +2,9 @@
 # Developer entry point. Every command installs what it needs first (idempotent), so on a fresh
 # Debian 12 machine `sudo ./dev.sh profile` and `sudo ./dev.sh test` are all it takes.
 #
-#   ./dev.sh setup        system packages (perf, venv, node), .venv, the package, flame graph assets
+#   ./dev.sh setup        system packages (perf, venv, node, g++), .venv, the package, npm assets
 #   ./dev.sh profile      setup, then profile this machine for 30 s and print the flame graph's path
-#   ./dev.sh setup-test   setup plus what the tests need (gcc, chromium, dev tools)
+#   ./dev.sh setup-test   setup plus what the tests need (gcc, chromium, golang, dev tools)
 #   ./dev.sh test         setup-test, then ruff, mypy and the whole pytest suite
 #   ./dev.sh lint         ruff + mypy only
 #   ./dev.sh bench        the benchmarks in benchmarks/ (figures, not pass/fail)
@@ -50,8 +50,11 @@ stamp_write() {
 
 setup() {
     apt_install linux-perf python3-venv python3-pip ca-certificates
-    # Node.js may come from Debian or from NodeSource (whose nodejs package bundles npm).
+    # Node.js may come from Debian or from NodeSource (whose nodejs package bundles npm and headers).
     command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+    # npm ci compiles the linux-perf addon (attach-maps) against the local Node.js headers.
+    apt_install g++ make python3
+    [ -f /usr/include/node/node.h ] || apt_install libnode-dev
     if [ ! -x "$VENV/bin/python" ]; then
         log "creating $VENV from $BASE_PYTHON"
         "$BASE_PYTHON" -m venv "$VENV"
@@ -63,9 +66,10 @@ setup() {
         stamp_write python pyproject.toml
     fi
     if ! stamp_current assets package-lock.json scripts/build_assets.py \
-        || [ ! -f src/gprofiler/resources/flamegraph/vendor/d3.min.js ]; then
+        || [ ! -f src/gprofiler/resources/flamegraph/vendor/d3.min.js ] \
+        || [ ! -d src/gprofiler/resources/nodejs ]; then
         log "installing pinned front-end libraries (npm ci) and copying them into the package"
-        npm ci --no-audit --no-fund --loglevel=error
+        npm_config_nodedir=/usr npm ci --no-audit --no-fund --loglevel=error
         "$VENV/bin/python" scripts/build_assets.py
         stamp_write assets package-lock.json scripts/build_assets.py
     fi
@@ -73,7 +77,7 @@ setup() {
 
 setup_test() {
     setup
-    apt_install gcc libc6-dev chromium
+    apt_install gcc libc6-dev chromium golang-go
 }
 
 require_root() {

@@ -1,18 +1,21 @@
 #!/usr/bin/env python3
-"""Copy the pinned d3 and d3-flame-graph bundles from node_modules into the package's resources.
+"""Copy what npm built from package-lock.json into the package's resources (git-ignored copies).
 
-`npm ci` (driven by ./dev.sh setup) installs exactly what package-lock.json pins; this script only
-copies the minified bundles the flame graph page inlines. The copies are git-ignored and rebuilt,
-never edited by hand.
+- the minified d3 and d3-flame-graph bundles the flame graph page inlines;
+- linux-perf.node, the addon attach-maps loads into running node processes, compiled by `npm ci`
+  (node-gyp, against this machine's Node.js headers) for this Node.js major version.
 """
 
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-VENDOR = ROOT / "src" / "gprofiler" / "resources" / "flamegraph" / "vendor"
+RESOURCES = ROOT / "src" / "gprofiler" / "resources"
+VENDOR = RESOURCES / "flamegraph" / "vendor"
+ADDON = ROOT / "node_modules" / "linux-perf" / "build" / "Release" / "linux-perf.node"
 BUNDLES = {
     "d3": ("dist/d3.min.js", "d3.min.js"),
     "d3-flame-graph": ("dist/d3-flamegraph.umd.min.js", "d3-flamegraph.min.js"),
@@ -31,6 +34,23 @@ def main() -> int:
             return 1
         shutil.copyfile(package_dir / source, VENDOR / target)
         print(f"copied {package} {installed}: {source} -> {VENDOR.relative_to(ROOT) / target}")
+    return copy_addon()
+
+
+def copy_addon() -> int:
+    if not ADDON.is_file():
+        print(
+            f"{ADDON.relative_to(ROOT)} was not built (npm ci needs g++, make and Node.js headers)",
+            file=sys.stderr,
+        )
+        return 1
+    major = subprocess.run(
+        ["node", "-p", "process.versions.node.split('.')[0]"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    target = RESOURCES / "nodejs" / f"node{major}" / "linux-perf.node"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ADDON, target)
+    print(f"copied linux-perf addon for Node.js {major} -> {target.relative_to(ROOT)}")
     return 0
 
 

@@ -1,21 +1,22 @@
 """The agent: preconditions, wiring, and the cycle loop. Decisions live elsewhere; this connects them."""
 
+import dataclasses
 import logging
 import shutil
 import signal
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
 
 from gprofiler import __version__
 from gprofiler.config import AgentConfig
+from gprofiler.cycle import RuntimeCoordinator
+from gprofiler.discovery.catalog import ProcessCatalog
 from gprofiler.host_metrics import HostMetricsMonitor
 from gprofiler.logs import setup_logging
-from gprofiler.output.collapsed import format_collapsed, profile_header
+from gprofiler.loop import Agent
 from gprofiler.output.flamegraph import FlamegraphAssets, FlamegraphAssetsMissingError, load_assets
 from gprofiler.preconditions import (
     PreconditionError,
@@ -29,103 +30,15 @@ from gprofiler.preconditions import (
     require_root,
     write_pid_file,
 )
-from gprofiler.profilers.perf import AllTargetsExitedError, PerfProfiler, PerfSnapshot
+from gprofiler.profilers.base import ProfilerContext, RuntimeProfiler
+from gprofiler.profilers.perf import PerfProfiler
 from gprofiler.profilers.perf_record import PerfError
+from gprofiler.profilers.registry import DISABLED, registered
 from gprofiler.runner import StoppedError
-from gprofiler.sinks.base import CycleProfile, ProfileSink
 from gprofiler.sinks.local_files import LocalFilesSink
-from gprofiler.system_info import current_metadata, static_metadata
+from gprofiler.system_info import static_metadata
 
 logger = logging.getLogger(__name__)
-
-PROFILING_MODE = "cpu"
-MAX_CONSECUTIVE_FAILED_CYCLES = 3
-
-
-class Agent:
-    """Runs cycles back to back: wait out the cycle, cut perf's output, merge, hand to the sinks."""
-
-    def __init__(
-        self,
-        config: AgentConfig,
-        profiler: PerfProfiler,
-        sinks: Sequence[ProfileSink],
-        stop_event: threading.Event,
-        metrics: HostMetricsMonitor,
-        metadata: dict[str, object],
-    ) -> None:
-        self.config = config
-        self.profiler = profiler
-        self.sinks = sinks
-        self.stop_event = stop_event
-        self.metrics = metrics
-        self.metadata = metadata
-        self.cycles_written = 0
-
-    def run(self) -> int:
-        """Profile until done (one cycle, or until stopped with -c); returns the exit code."""
-        self.metrics.start()
-        self.profiler.start()
-        start_time, start_mono = datetime.now(timezone.utc), time.monotonic()
-        failures = 0
-        while True:
-            remaining = self.config.duration - (time.monotonic() - start_mono)
-            if self.stop_event.wait(max(0.0, remaining)):
-                logger.info("stopping: discarding the partial cycle (%.1fs)", time.monotonic() - start_mono)
-                return 0
-            boundary = time.monotonic()
-            try:
-                snapshot = self.profiler.snapshot()
-            except StoppedError:
-                logger.info("stopping: discarding the cycle being processed")
-                return 0
-            except PerfError as error:
-                if self.stop_event.is_set():
-                    return 0
-                failures += 1
-                logger.error("cycle lost: %s", error)
-                if not self.config.continuous or failures >= MAX_CONSECUTIVE_FAILED_CYCLES:
-                    return 1
-                start_time, start_mono = datetime.now(timezone.utc), boundary
-                continue
-            failures = 0
-            self._write_cycle(start_time, snapshot, boundary)
-            start_time, start_mono = snapshot.end_time, boundary
-            if not self.config.continuous:
-                return 0
-            try:
-                self.profiler.ensure_running()
-            except AllTargetsExitedError as error:
-                logger.info("stopping: %s", error)
-                return 0
-
-    def _write_cycle(self, start_time: datetime, snapshot: PerfSnapshot, boundary: float) -> None:
-        header = profile_header(
-            metadata=current_metadata(self.metadata, PROFILING_MODE),
-            metrics=self.metrics.take(),
-            start_time=start_time,
-            end_time=snapshot.end_time,
-        )
-        profile = CycleProfile(
-            start_time=start_time,
-            end_time=snapshot.end_time,
-            collapsed=format_collapsed(header, snapshot.stacks),
-            samples=snapshot.samples,
-            hostname=str(self.metadata.get("hostname", "")),
-        )
-        for sink in self.sinks:
-            sink.write(profile)
-        self.cycles_written += 1
-        logger.info(
-            "cycle %d: %d samples from %d processes over %.1fs; perf script %.2fs, total processing %.2fs%s",
-            self.cycles_written,
-            snapshot.samples,
-            len(snapshot.stacks),
-            (snapshot.end_time - start_time).total_seconds(),
-            snapshot.script_seconds,
-            time.monotonic() - boundary,
-            f"; {snapshot.dropped_samples} unreadable samples dropped" if snapshot.dropped_samples else "",
-        )
 
 
 def _install_stop_handlers(stop_event: threading.Event) -> None:
@@ -158,26 +71,50 @@ def _prepare(config: AgentConfig) -> FlamegraphAssets | None:
     return assets
 
 
+def _runtime_profilers(config: AgentConfig, context: ProfilerContext) -> list[RuntimeProfiler]:
+    profilers = []
+    for spec in registered():
+        mode = config.profiler_modes.get(spec.name, DISABLED)
+        if spec.factory is None or mode == DISABLED:
+            continue
+        frequency = min(context.frequency, spec.max_frequency or context.frequency)
+        profilers.append(spec.factory(dataclasses.replace(context, frequency=frequency), mode))
+    return profilers
+
+
 def _run_in(
     workdir: Path, config: AgentConfig, assets: FlamegraphAssets | None, stop: threading.Event
 ) -> int:
-    profiler = PerfProfiler(
-        mode=config.perf_mode,
-        frequency=config.frequency,
-        dwarf_stack_size=config.perf_dwarf_stack_size,
+    proc_root = Path("/proc")
+    perf = None
+    if config.perf_mode != DISABLED:
+        perf = PerfProfiler(
+            mode=config.perf_mode,
+            frequency=config.frequency,
+            dwarf_stack_size=config.perf_dwarf_stack_size,
+            pids=config.pids,
+            perf_path=config.perf_path,
+            workdir=workdir,
+            stop_event=stop,
+            script_timeout=max(60.0, 10.0 * config.duration),
+        )
+    context = ProfilerContext(
+        config.frequency, config.duration, stop, workdir, proc_root, config.profiler_options
+    )
+    runtime = RuntimeCoordinator(
+        ProcessCatalog(proc_root, appids=config.app_identifiers),
+        _runtime_profilers(config, context),
         pids=config.pids,
-        perf_path=config.perf_path,
-        workdir=workdir,
-        stop_event=stop,
-        script_timeout=max(60.0, 10.0 * config.duration),
+        app_identifiers=config.app_identifiers,
     )
     sink = LocalFilesSink(config.output_dir, flamegraph=assets, rotating=config.rotating_output)
-    metadata = static_metadata(config.run_arguments, time.time(), Path("/proc"))
-    agent = Agent(config, profiler, [sink], stop, HostMetricsMonitor(stop), metadata)
+    metadata = static_metadata(config.run_arguments, time.time(), proc_root)
+    agent = Agent(config, perf, runtime, [sink], stop, HostMetricsMonitor(stop), metadata)
+    enabled = [f"{name} {mode}" for name, mode in config.profiler_modes.items() if mode != DISABLED]
     logger.info(
-        "gprofiler %s: perf %s at %d Hz, %s of %ds, writing to %s",
+        "gprofiler %s: %s at %d Hz, %s of %ds, writing to %s",
         __version__,
-        config.perf_mode,
+        ", ".join(enabled),
         config.frequency,
         "continuous cycles" if config.continuous else "one cycle",
         config.duration,
@@ -187,7 +124,9 @@ def _run_in(
         return agent.run()
     finally:
         stop.set()
-        profiler.stop()
+        runtime.stop()
+        if perf is not None:
+            perf.stop()
         sink.close()
 
 

@@ -12,6 +12,7 @@ from typing import NoReturn
 
 import configargparse
 
+import gprofiler.profilers  # noqa: F401  (registers every profiler before the parser is built)
 from gprofiler import __version__
 from gprofiler.argtypes import pid_list, positive_integer
 from gprofiler.config import AgentConfig
@@ -124,6 +125,13 @@ def _add_process_arguments(parser: argparse.ArgumentParser) -> None:
         help="Rotated log files to keep",
     )
     parser.add_argument("-v", "--verbose", action="store_true", default=False, help="Log at DEBUG level")
+    parser.add_argument(
+        "--disable-application-identifiers",
+        dest="app_identifiers",
+        action="store_false",
+        default=True,
+        help="Do not add an `appid: ...` frame (gunicorn app, python script, node script, ...) to stacks",
+    )
 
 
 class _Parser(configargparse.ArgumentParser):  # type: ignore[misc]
@@ -162,7 +170,7 @@ def _usage_error(args: argparse.Namespace) -> str | None:
         return "Must pass at least one output method (--output-dir)"
     if all(getattr(args, spec.mode_dest) == DISABLED for spec in registered()):
         return "every profiler is disabled; there is nothing to profile"
-    return validate_profiler_arguments(args, args.frequency)
+    return validate_profiler_arguments(args)
 
 
 def parse_agent_args(argv: Sequence[str]) -> AgentConfig:

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gprofiler.profilers.registry import registered
+
 # Options whose values stay out of the profile header's `run_arguments` (none are secret yet; the
 # upload token of a later version will be).
 _PRIVATE_OPTIONS: frozenset[str] = frozenset()
@@ -29,6 +31,9 @@ class AgentConfig:
     log_rotate_max_size: int
     log_rotate_backup_count: int
     verbose: bool
+    app_identifiers: bool
+    profiler_modes: dict[str, str]  # registered profiler name -> mode
+    profiler_options: dict[str, Any]  # every registered profiler option, by dest
     run_arguments: dict[str, Any]
 
     @classmethod
@@ -54,5 +59,10 @@ class AgentConfig:
             log_rotate_max_size=args.log_rotate_max_size,
             log_rotate_backup_count=args.log_rotate_backup_count,
             verbose=args.verbose,
+            app_identifiers=args.app_identifiers,
+            profiler_modes={spec.name: getattr(args, spec.mode_dest) for spec in registered()},
+            profiler_options={
+                dest: getattr(args, dest) for spec in registered() for dest in spec.option_dests()
+            },
             run_arguments=run_arguments,
         )

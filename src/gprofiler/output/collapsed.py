@@ -28,6 +28,7 @@ def profile_header(
     end_time: datetime,
     containers: Iterable[str] = (),
     container_names_enabled: bool = False,
+    application_metadata: list[dict[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
     """The JSON header of one cycle's profile, with gProfiler's field names."""
     return {
@@ -37,21 +38,43 @@ def profile_header(
         "container_names_enabled": container_names_enabled,
         "metadata": dict(metadata),
         "metrics": dict(metrics),
-        # Index 0 means "no metadata for this application"; runtimes add entries in later versions.
-        "application_metadata": [None],
+        # Index 0 is null: "nothing known about this process".
+        "application_metadata": application_metadata or [None],
         "application_metadata_enabled": True,
     }
+
+
+def metadata_table(
+    metadata_by_pid: Mapping[int, dict[str, Any] | None],
+) -> tuple[list[dict[str, Any] | None], dict[int, int]]:
+    """The header's `application_metadata` list (equal entries shared) and each PID's index in it."""
+    table: list[dict[str, Any] | None] = [None]
+    positions: dict[str, int] = {}
+    index_of: dict[int, int] = {}
+    for pid, metadata in sorted(metadata_by_pid.items()):
+        if not metadata:
+            index_of[pid] = NO_APP_METADATA_INDEX
+            continue
+        key = json.dumps(metadata, sort_keys=True)
+        if key not in positions:
+            positions[key] = len(table)
+            table.append(metadata)
+        index_of[pid] = positions[key]
+    return table, index_of
 
 
 def format_collapsed(
     header: Mapping[str, Any],
     stacks: PidStacks,
     container_of: Callable[[int], str] = lambda pid: "",
+    app_index_of: Mapping[int, int] | None = None,
 ) -> str:
     """The whole `.col` text: header line, then one line per (process, stack), ordered by PID."""
     lines = ["# " + json.dumps(header, separators=(",", ":"), ensure_ascii=False)]
+    indexes = app_index_of or {}
     for pid in sorted(stacks):
-        prefix = f"{NO_APP_METADATA_INDEX};{escape_frame(container_of(pid))};"
+        index = indexes.get(pid, NO_APP_METADATA_INDEX)
+        prefix = f"{index};{escape_frame(container_of(pid))};"
         for stack, count in stacks[pid].items():
             if count > 0:
                 lines.append(f"{prefix}{';'.join(stack)} {count}")

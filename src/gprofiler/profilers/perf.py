@@ -138,10 +138,13 @@ class PerfProfiler:
             self.stop()
             raise
 
-    def snapshot(self) -> PerfSnapshot:
-        """End the current cycle now: cut every recorder's output, script it, merge."""
+    def switch(self) -> tuple[datetime, list[Path]]:
+        """End the current cycle now: every recorder closes its file and keeps sampling."""
         dumps = [recorder.switch_output() for recorder in self.recorders]
-        end_time = datetime.now(timezone.utc)
+        return datetime.now(timezone.utc), dumps
+
+    def collect(self, end_time: datetime, dumps: list[Path]) -> PerfSnapshot:
+        """Script the files of one cycle (deleting them), merge recorders, count."""
         started = time.monotonic()
         results: list[CollapseResult] = []
         try:

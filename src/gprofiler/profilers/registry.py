@@ -7,7 +7,10 @@ every profiler module in one explicit list, so the registry is complete once tha
 import argparse
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gprofiler.profilers.base import ProfilerContext, RuntimeProfiler
 
 DISABLED = "disabled"
 
@@ -25,7 +28,10 @@ class ProfilerSpec:
     """What a profiler supports, as data.
 
     `validate` receives the parsed arguments and returns an error message for combinations the
-    profiler cannot honour (reported argparse-style, exit code 2), or None.
+    profiler cannot honour (reported argparse-style, exit code 2), or None. `max_frequency` caps the
+    rate the profiler samples at (the cycle's frequency above it is lowered, not refused).
+    `factory` builds a runtime profiler for a mode other than "disabled" (None for perf, which the
+    agent drives itself as the system profiler).
     """
 
     name: str
@@ -36,6 +42,13 @@ class ProfilerSpec:
     options: tuple[ProfilerOption, ...] = ()
     disable_flag: bool = True  # generate --no-<name>
     validate: Callable[[argparse.Namespace], str | None] | None = None
+    factory: "Callable[[ProfilerContext, str], RuntimeProfiler] | None" = None
+
+    def option_dests(self) -> list[str]:
+        return [
+            option.kwargs.get("dest") or option.flags[-1].lstrip("-").replace("-", "_")
+            for option in self.options
+        ]
 
     @property
     def mode_dest(self) -> str:
@@ -82,13 +95,11 @@ def add_profiler_arguments(parser: argparse.ArgumentParser) -> None:
             group.add_argument(*option.flags, **option.kwargs)
 
 
-def validate_profiler_arguments(args: argparse.Namespace, frequency: int) -> str | None:
+def validate_profiler_arguments(args: argparse.Namespace) -> str | None:
     """The first error any enabled profiler reports about the parsed arguments, or None."""
     for spec in registered():
         if getattr(args, spec.mode_dest) == DISABLED:
             continue
-        if spec.max_frequency is not None and frequency > spec.max_frequency:
-            return f"--profiling-frequency {frequency} is above {spec.name}'s maximum of {spec.max_frequency}"
         if spec.validate is not None:
             error = spec.validate(args)
             if error:

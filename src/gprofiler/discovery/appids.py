@@ -1,0 +1,127 @@
+"""Application identifiers: which app a process serves, from its command line (gProfiler's formats).
+
+Pure functions over (exe, cmdline, cwd); the result becomes an `appid: ...` frame after the
+process name, so the same service is recognisable across hosts and restarts.
+"""
+
+import os
+import posixpath
+import re
+from collections.abc import Sequence
+
+from gprofiler.discovery.runtimes import NODEJS, PYTHON
+
+_GUNICORN_TITLE = re.compile(r"^gunicorn: (?:master|worker) \[([^\]]*)\]$")
+_PYTHON_BIN = re.compile(r"^python(\d+(\.\d+)?)?$")
+_NODE_OPTIONS_WITH_VALUE = frozenset(
+    {"-r", "--require", "--import", "--loader", "--experimental-loader", "--env-file", "--conditions", "-C"}
+)
+
+
+def _arg(args: Sequence[str], index: int) -> str:
+    return args[index] if 0 <= index < len(args) else ""
+
+
+def _option(args: Sequence[str], *names: str) -> str | None:
+    """The value of `-x VALUE` or `--name=VALUE`."""
+    for index, arg in enumerate(args):
+        if arg in names and index + 1 < len(args):
+            return args[index + 1]
+        key, sep, value = arg.partition("=")
+        if sep and key in names:
+            return value
+    return None
+
+
+def _in_cwd(cwd: str | None, path: str) -> str:
+    return posixpath.normpath(posixpath.join(cwd or "/", path))
+
+
+def _module_path(cwd: str | None, module: str) -> str:
+    """`pkg.mod` -> `<cwd>/pkg/mod.py`, as gProfiler shows where an app lives."""
+    if not module.endswith(".py"):
+        module = module.replace(".", "/") + ".py"
+    return _in_cwd(cwd, module)
+
+
+def _named(args: Sequence[str], name: str) -> bool:
+    """`name ...` or `python /path/to/name ...` or `python -m name ...`."""
+    first, second = os.path.basename(_arg(args, 0)), os.path.basename(_arg(args, 1))
+    return first == name or second == name or (_arg(args, 1) == "-m" and _arg(args, 2) == name)
+
+
+def _gunicorn(args: Sequence[str], cwd: str | None) -> str | None:
+    spec = None
+    if len([arg for arg in args if arg]) == 1:
+        title = _GUNICORN_TITLE.match(args[0])
+        spec = title.group(1) if title else None
+    if spec is None and _named(args, "gunicorn") and len(args) > 1:
+        spec = args[-1]  # the WSGI app comes last unless it is in a config file
+    if not spec or spec.startswith("-"):
+        return None
+    return f"gunicorn: {spec} ({_module_path(cwd, spec.split(':', 1)[0])})"
+
+
+def _uvicorn(args: Sequence[str], cwd: str | None) -> str | None:
+    if not _named(args, "uvicorn"):
+        return None
+    start = 3 if _arg(args, 1) == "-m" else (2 if os.path.basename(_arg(args, 1)) == "uvicorn" else 1)
+    positional = [arg for arg in args[start:] if not arg.startswith("-") and ":" in arg]
+    if not positional:
+        return None
+    spec = positional[0]
+    return f"uvicorn: {spec} ({_module_path(cwd, spec.split(':', 1)[0])})"
+
+
+def _uwsgi(exe: str, args: Sequence[str], cwd: str | None) -> str | None:
+    if os.path.basename(exe) != "uwsgi" and os.path.basename(_arg(args, 0)) != "uwsgi":
+        return None
+    module = _option(args, "-w", "--wsgi-file", "--module", "--wsgi")
+    if module:
+        return f"uwsgi: {module} ({_module_path(cwd, module)})"
+    ini = _option(args, "--ini", "--ini-paste")
+    return f"uwsgi: {ini}" if ini else "uwsgi"
+
+
+def _celery(args: Sequence[str], cwd: str | None) -> str | None:
+    if not _named(args, "celery"):
+        return None
+    app = _option(args, "-A", "--app")
+    return f"celery: {app} ({_module_path(cwd, app)})" if app else None
+
+
+def _python(args: Sequence[str], cwd: str | None) -> str | None:
+    if not _PYTHON_BIN.match(os.path.basename(_arg(args, 0))):
+        return None
+    module = _option(args[1:], "-m")
+    if module:
+        return f"python: -m {module}"
+    script = _arg(args, 1)
+    if script.endswith(".py"):
+        return f"python: {script} ({_in_cwd(cwd, script)})"
+    return None
+
+
+def _node(args: Sequence[str], cwd: str | None) -> str | None:
+    index = 1
+    while index < len(args) and args[index].startswith("-"):
+        index += 2 if args[index] in _NODE_OPTIONS_WITH_VALUE else 1
+    script = _arg(args, index)
+    if not script:
+        return None
+    return f"node: {script} ({_in_cwd(cwd, script)})"
+
+
+def application_id(runtime: str | None, exe: str, args: Sequence[str], cwd: str | None) -> str | None:
+    """The app a process serves, or None; the first matching rule wins, as in gProfiler."""
+    if runtime == PYTHON:
+        return (
+            _gunicorn(args, cwd)
+            or _uvicorn(args, cwd)
+            or _uwsgi(exe, args, cwd)
+            or _celery(args, cwd)
+            or _python(args, cwd)
+        )
+    if runtime == NODEJS:
+        return _node(args, cwd)
+    return None

@@ -1,0 +1,182 @@
+"""Every process on the machine with its runtime, app id and metadata, refreshed each cycle.
+
+Facts about a process are computed once per (pid, start time, executable) and facts about a binary
+once per file (device, inode), so a cycle costs a stat and a readlink per process.
+"""
+
+import logging
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gprofiler.discovery.appids import application_id
+from gprofiler.discovery.elf import GoBinary, inspect_go_binary
+from gprofiler.discovery.procfs import (
+    ProcessInfo,
+    list_pids,
+    parse_stat_start_time,
+    read_cwd,
+    read_mapped_paths,
+    read_process,
+)
+from gprofiler.discovery.runtimes import (
+    GO,
+    NODEJS,
+    PYTHON,
+    libpython_path,
+    node_version_in,
+    python_major_minor,
+    python_version_in,
+    runtime_from_exe,
+    runtime_from_maps,
+)
+
+logger = logging.getLogger(__name__)
+
+_MAPS_LINE = re.compile(r"^([0-9a-f]+-[0-9a-f]+) \S+ \S+ \S+ \S+\s+(/.*)$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class DiscoveredProcess:
+    info: ProcessInfo
+    runtime: str | None  # PYTHON, NODEJS, GO or None (native / unknown)
+    appid: str | None
+    metadata: dict[str, Any] | None = field(default=None, compare=False)
+
+    @property
+    def pid(self) -> int:
+        return self.info.pid
+
+
+def _mapped_file_handle(proc_root: Path, pid: int, wanted: str) -> Path | None:
+    """/proc/PID/map_files/<range> for a mapped path: the exact file, in any mount namespace."""
+    try:
+        maps = (proc_root / str(pid) / "maps").read_text(errors="replace")
+    except OSError:
+        return None
+    for match in _MAPS_LINE.finditer(maps):
+        if match.group(2) == wanted:
+            return proc_root / str(pid) / "map_files" / match.group(1)
+    return None
+
+
+class ProcessCatalog:
+    """Discovers processes and classifies them; `scan()` once per cycle."""
+
+    def __init__(self, proc_root: Path = Path("/proc"), *, appids: bool = True) -> None:
+        self.proc_root = proc_root
+        self.appids = appids
+        self._processes: dict[tuple[int, int, str], DiscoveredProcess] = {}
+        self._binaries: dict[tuple[int, int], dict[str, Any]] = {}
+        self._self_pid = os.getpid()
+
+    def scan(self, only_pids: Iterable[int] | None = None) -> dict[int, DiscoveredProcess]:
+        """Processes alive now (or just `only_pids`), by PID; the agent and its tools are left out."""
+        pids = list(only_pids) if only_pids is not None else list_pids(self.proc_root)
+        found: dict[int, DiscoveredProcess] = {}
+        for pid in pids:
+            if pid == self._self_pid:
+                continue
+            process = self.lookup(pid)
+            if process is not None and process.info.ppid != self._self_pid:
+                found[pid] = process
+        live = {(p.info.pid, p.info.start_time, p.info.exe) for p in found.values()}
+        if only_pids is None:
+            self._processes = {key: value for key, value in self._processes.items() if key in live}
+        return found
+
+    def lookup(self, pid: int) -> DiscoveredProcess | None:
+        """One process, from the cache when it is the same process as before."""
+        base = self.proc_root / str(pid)
+        try:
+            start_time = parse_stat_start_time((base / "stat").read_text(errors="replace"))
+            exe = os.readlink(base / "exe").removesuffix(" (deleted)")
+        except (OSError, ValueError, IndexError):
+            exe, start_time = "", -1
+        cached = self._processes.get((pid, start_time, exe))
+        if cached is not None:
+            return cached
+        info = read_process(self.proc_root, pid)
+        if info is None:
+            return None
+        process = self._classify(info)
+        self._processes[(pid, info.start_time, info.exe)] = process
+        return process
+
+    def _classify(self, info: ProcessInfo) -> DiscoveredProcess:
+        if not info.exe:
+            return DiscoveredProcess(info, None, None, None)  # kernel thread
+        binary = self._binary_facts(info.pid)
+        runtime = runtime_from_exe(info.exe)
+        mapped: list[str] = []
+        if runtime is None and binary.get("go") is None:
+            mapped = read_mapped_paths(self.proc_root, info.pid)
+            runtime = runtime_from_maps(mapped)
+        if runtime is None and binary.get("go") is not None:
+            runtime = GO
+        appid = None
+        if self.appids and runtime in (PYTHON, NODEJS):
+            appid = application_id(runtime, info.exe, info.cmdline, read_cwd(self.proc_root, info.pid))
+        metadata = self._metadata(info, runtime, binary, mapped)
+        return DiscoveredProcess(info, runtime, appid, metadata)
+
+    def _binary_facts(self, pid: int) -> dict[str, Any]:
+        """Facts about the executable file, cached per file."""
+        exe = self.proc_root / str(pid) / "exe"
+        try:
+            stat = os.stat(exe)
+        except OSError:
+            return {}
+        key = (stat.st_dev, stat.st_ino)
+        facts = self._binaries.get(key)
+        if facts is None:
+            facts = {}
+            try:
+                with open(exe, "rb") as file:
+                    go: GoBinary | None = inspect_go_binary(file)
+                facts["go"] = go
+            except OSError:
+                pass
+            self._binaries[key] = facts
+        return facts
+
+    def _file_version(self, handle: Path, kind: str, major_minor: str | None = None) -> str | None:
+        """A runtime version read from a binary, cached per file (these files are large)."""
+        try:
+            stat = os.stat(handle)
+        except OSError:
+            return None
+        facts = self._binaries.setdefault((stat.st_dev, stat.st_ino), {})
+        if kind not in facts:
+            try:
+                with open(handle, "rb") as file:
+                    facts[kind] = (
+                        python_version_in(file, major_minor) if kind == PYTHON else node_version_in(file)
+                    )
+            except OSError:
+                facts[kind] = None
+        version: str | None = facts[kind]
+        return version
+
+    def _metadata(
+        self, info: ProcessInfo, runtime: str | None, binary: dict[str, Any], mapped: list[str]
+    ) -> dict[str, Any]:
+        metadata: dict[str, Any] = {"exe": info.exe}
+        exe_handle = self.proc_root / str(info.pid) / "exe"
+        if runtime == PYTHON:
+            library = libpython_path(mapped or read_mapped_paths(self.proc_root, info.pid))
+            handle = _mapped_file_handle(self.proc_root, info.pid, library) if library else None
+            name = library or info.exe
+            metadata["python_version"] = self._file_version(
+                handle or exe_handle, PYTHON, python_major_minor(name)
+            )
+        elif runtime == NODEJS:
+            metadata["node_version"] = self._file_version(exe_handle, NODEJS)
+        elif runtime == GO:
+            go: GoBinary = binary["go"]
+            metadata["go_version"] = go.version
+            metadata["stripped"] = go.stripped
+        return metadata

@@ -1,0 +1,163 @@
+"""Open files inside another process's root filesystem without escaping it.
+
+The agent runs as root on the host; a container's filesystem is untrusted. Opening
+`/proc/PID/root/tmp/x` naively would follow a symlink `x -> /etc/shadow` relative to the *host's*
+root. Here every component is opened with O_NOFOLLOW relative to the directory opened before it;
+symlinks are resolved by hand, with absolute targets restarting at the process's root and `..`
+never climbing above it (what openat2's RESOLVE_IN_ROOT does in the kernel).
+"""
+
+import contextlib
+import errno
+import os
+import stat
+from collections import deque
+from pathlib import Path
+
+MAX_SYMLINKS = 40
+_PATH = getattr(os, "O_PATH", 0)
+
+
+def _components(path: str) -> list[str]:
+    return [part for part in path.split("/") if part and part != "."]
+
+
+class _Walk:
+    """Directory fds from the root to the current directory; closes them all at the end."""
+
+    def __init__(self, root: str) -> None:
+        self.root_fd = os.open(root, _PATH | os.O_DIRECTORY)
+        self.stack = [self.root_fd]
+
+    @property
+    def current(self) -> int:
+        return self.stack[-1]
+
+    def up(self) -> None:
+        if len(self.stack) > 1:
+            os.close(self.stack.pop())
+
+    def to_root(self) -> None:
+        while len(self.stack) > 1:
+            os.close(self.stack.pop())
+
+    def close(self) -> None:
+        for fd in self.stack:
+            os.close(fd)
+        self.stack = []
+
+
+def _resolve_parent(walk: _Walk, path: str) -> str:
+    """Walk every component but the last, following symlinks inside the root; return the last."""
+    pending = deque(_components(path))
+    links = 0
+    while len(pending) > 1 or (pending and pending[0] == ".."):
+        name = pending.popleft()
+        if name == "..":
+            walk.up()
+            continue
+        fd = os.open(name, _PATH | os.O_NOFOLLOW, dir_fd=walk.current)
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISLNK(mode):
+            os.close(fd)
+            links += 1
+            if links > MAX_SYMLINKS:
+                raise OSError(errno.ELOOP, "too many symbolic links", path)
+            target = os.readlink(name, dir_fd=walk.current)
+            if target.startswith("/"):
+                walk.to_root()
+            pending.extendleft(reversed(_components(target)))
+        elif stat.S_ISDIR(mode):
+            walk.stack.append(fd)
+        else:
+            os.close(fd)
+            raise NotADirectoryError(errno.ENOTDIR, "not a directory", path)
+    if not pending:
+        raise IsADirectoryError(errno.EISDIR, "is the root directory", path)
+    return pending[0]
+
+
+def open_in_root(root: str | Path, path: str, flags: int = os.O_RDONLY, mode: int = 0o644) -> int:
+    """An fd for `path` inside `root` (e.g. /proc/PID/root); the caller closes it.
+
+    Symlinks in the directories are followed within the root; the final component must not be a
+    symlink (O_NOFOLLOW), so a swapped-in link fails with ELOOP instead of being followed.
+    """
+    walk = _Walk(str(root))
+    try:
+        for _ in range(MAX_SYMLINKS):
+            name = _resolve_parent(walk, path)
+            try:
+                return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=walk.current)
+            except OSError as error:
+                if error.errno != errno.ELOOP or flags & os.O_CREAT:
+                    raise
+                # The last component is a symlink: resolve it in the root like the others.
+                target = os.readlink(name, dir_fd=walk.current)
+                base = "" if target.startswith("/") else _relative_dir(walk, path)
+                path = target if target.startswith("/") else f"{base}/{target}"
+                walk.close()
+                walk = _Walk(str(root))
+        raise OSError(errno.ELOOP, "too many symbolic links", path)
+    finally:
+        walk.close()
+
+
+def _relative_dir(walk: _Walk, path: str) -> str:
+    parts = _components(path)
+    return "/".join(parts[:-1])
+
+
+def read_in_root(root: str | Path, path: str, limit: int) -> bytes:
+    """At most `limit` bytes of a regular file inside `root`."""
+    fd = open_in_root(root, path)
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        return file.read(limit)
+
+
+def makedirs_in_root(root: str | Path, path: str, mode: int = 0o755) -> None:
+    """mkdir -p inside `root`, each level created relative to its (verified) parent."""
+    parts = _components(path)
+    for depth in range(1, len(parts) + 1):
+        walk = _Walk(str(root))
+        try:
+            name = _resolve_parent(walk, "/".join(parts[:depth]))
+            try:
+                os.mkdir(name, mode, dir_fd=walk.current)
+            except FileExistsError:
+                existing = os.stat(name, dir_fd=walk.current, follow_symlinks=False).st_mode
+                if not stat.S_ISDIR(existing):
+                    raise NotADirectoryError(errno.ENOTDIR, "exists and is not a directory", path) from None
+        finally:
+            walk.close()
+
+
+def unlink_in_root(root: str | Path, path: str) -> None:
+    walk = _Walk(str(root))
+    try:
+        name = _resolve_parent(walk, path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=walk.current)
+    finally:
+        walk.close()
+
+
+def listdir_in_root(root: str | Path, path: str) -> list[str]:
+    fd = open_in_root(root, path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        return os.listdir(fd)
+    finally:
+        os.close(fd)
+
+
+def rmdir_in_root(root: str | Path, path: str) -> None:
+    """Remove an empty directory inside `root`; a missing or non-empty one is left alone."""
+    walk = _Walk(str(root))
+    try:
+        name = _resolve_parent(walk, path)
+        with contextlib.suppress(FileNotFoundError, OSError):
+            os.rmdir(name, dir_fd=walk.current)
+    finally:
+        walk.close()

@@ -1,0 +1,92 @@
+"""Which language runtime a process runs, from its executable and mapped files (never its cmdline).
+
+A bash script called `python-backup.sh` is not Python; a C++ server that embeds libpython is.
+"""
+
+import os
+import re
+from collections.abc import Iterable
+from typing import BinaryIO
+
+PYTHON = "python"
+NODEJS = "nodejs"
+GO = "go"
+
+_PYTHON_EXE = re.compile(r"^python(\d+(\.\d+)?)?[dm]?$")
+_LIBPYTHON = re.compile(r"/libpython\d+\.\d+[a-z]*\.so(\.[\d.]+)?$")
+_NODE_EXE = re.compile(r"^node(js)?(\d+)?$")
+_LIBNODE = re.compile(r"/libnode\.so(\.[\d.]+)?$")
+
+# PY_VERSION, NUL-terminated, as CPython embeds it ("3.11.2\0"); one match expected per binary.
+_PY_VERSION = re.compile(rb"(?<=[^\d.])(?:2\.7|3\.\d{1,2})\.\d{1,2}(?=\x00)")
+# process.release.sourceUrl is compiled into node: ".../download/release/v20.20.2/node-v20.20.2.tar.gz"
+_NODE_VERSION = re.compile(rb"/download/release/(v\d+\.\d+\.\d+)/node-v\d+\.\d+\.\d+\.tar")
+_SCAN_CHUNK = 1 << 20
+_SCAN_OVERLAP = 256
+
+
+def runtime_from_exe(exe: str) -> str | None:
+    """The runtime told by the executable's name alone, if it tells."""
+    name = os.path.basename(exe)
+    if name.startswith("pypy"):
+        return None  # py-spy reads CPython's memory layout only
+    if _PYTHON_EXE.match(name):
+        return PYTHON
+    if _NODE_EXE.match(name):
+        return NODEJS
+    return None
+
+
+def runtime_from_maps(mapped_paths: Iterable[str]) -> str | None:
+    """The runtime told by a mapped shared library (an embedded interpreter)."""
+    for path in mapped_paths:
+        if _LIBPYTHON.search(path):
+            return PYTHON
+        if _LIBNODE.search(path):
+            return NODEJS
+    return None
+
+
+def libpython_path(mapped_paths: Iterable[str]) -> str | None:
+    return next((path for path in mapped_paths if _LIBPYTHON.search(path)), None)
+
+
+def _scan(file: BinaryIO, pattern: re.Pattern[bytes]) -> list[bytes]:
+    """All matches of `pattern` in a large file, read in 1 MB windows (never the whole file)."""
+    found: list[bytes] = []
+    tail = b""
+    while True:
+        chunk = file.read(_SCAN_CHUNK)
+        if not chunk:
+            return found
+        window = tail + chunk
+        for match in pattern.finditer(window):
+            if match.end() > len(tail):  # not already seen in the previous window
+                found.append(match.group(match.lastindex or 0))
+        tail = window[-_SCAN_OVERLAP:]
+
+
+_MAJOR_MINOR = re.compile(r"(\d+\.\d+)")
+
+
+def python_major_minor(name: str) -> str | None:
+    """ "3.11" from `python3.11` or `libpython3.11.so.1.0`."""
+    match = _MAJOR_MINOR.search(os.path.basename(name))
+    return match.group(1) if match else None
+
+
+def python_version_in(file: BinaryIO, major_minor: str | None) -> str | None:
+    """CPython's version string from its binary or libpython; None unless exactly one candidate.
+
+    Binaries hold other version-like strings too (e.g. "3.2.0"), so candidates are narrowed to the
+    major.minor the file's name announces when it does.
+    """
+    versions = {version.decode() for version in _scan(file, _PY_VERSION)}
+    if major_minor:
+        versions = {version for version in versions if version.startswith(major_minor + ".")}
+    return versions.pop() if len(versions) == 1 else None
+
+
+def node_version_in(file: BinaryIO) -> str | None:
+    versions = set(_scan(file, _NODE_VERSION))
+    return versions.pop().decode() if len(versions) == 1 else None

@@ -1,0 +1,158 @@
+"""The cycle loop: wait out a cycle, cut perf's output, collect the runtime profilers, merge, write."""
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from gprofiler.config import AgentConfig
+from gprofiler.cycle import PendingCycle, RuntimeCoordinator
+from gprofiler.host_metrics import HostMetricsMonitor
+from gprofiler.output.collapsed import format_collapsed, metadata_table, profile_header
+from gprofiler.profilers.perf import AllTargetsExitedError, PerfProfiler, PerfSnapshot
+from gprofiler.profilers.perf_record import PerfError
+from gprofiler.runner import StoppedError
+from gprofiler.sinks.base import CycleProfile, ProfileSink
+from gprofiler.stacks.model import total_samples
+from gprofiler.system_info import current_metadata
+
+logger = logging.getLogger(__name__)
+
+PROFILING_MODE = "cpu"
+MAX_CONSECUTIVE_FAILED_CYCLES = 3
+# Runtime profilers run for the cycle's duration from its start; this is how late they may finish.
+RUNTIME_GRACE_SECONDS = 15
+
+
+class Agent:
+    """Runs cycles back to back; the next cycle's runtime profilers start at the boundary."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        perf: PerfProfiler | None,
+        runtime: RuntimeCoordinator,
+        sinks: Sequence[ProfileSink],
+        stop_event: threading.Event,
+        metrics: HostMetricsMonitor,
+        metadata: dict[str, Any],
+    ) -> None:
+        self.config = config
+        self.perf = perf
+        self.runtime = runtime
+        self.sinks = sinks
+        self.stop_event = stop_event
+        self.metrics = metrics
+        self.metadata = metadata
+        self.cycles_written = 0
+        self._pending: PendingCycle | None = None
+
+    def run(self) -> int:
+        """Profile until done (one cycle, or until stopped with -c); returns the exit code."""
+        self.metrics.start()
+        if self.perf is not None:
+            self.perf.start()
+        self.runtime.start()
+        self._pending = self.runtime.begin()
+        try:
+            return self._loop()
+        finally:
+            self._discard(self._pending)
+            self._pending = None
+
+    def _loop(self) -> int:
+        start_time, start_mono = datetime.now(timezone.utc), time.monotonic()
+        failures = 0
+        while self._pending is not None:
+            pending = self._pending
+            if self.stop_event.wait(max(0.0, self.config.duration - (time.monotonic() - start_mono))):
+                logger.info("stopping: discarding the partial cycle (%.1fs)", time.monotonic() - start_mono)
+                return 0
+            boundary = time.monotonic()
+            following: PendingCycle | None = None
+            try:
+                end_time, dumps = self.perf.switch() if self.perf else (datetime.now(timezone.utc), [])
+                following = self.runtime.begin() if self.config.continuous else None
+                self._finish_cycle(start_time, end_time, dumps, pending, boundary)
+                failures = 0
+            except StoppedError:
+                logger.info("stopping: discarding the cycle being processed")
+                self._discard(following)
+                return 0
+            except PerfError as error:
+                self._discard(following)
+                if self.stop_event.is_set():
+                    return 0
+                failures += 1
+                logger.error("cycle lost: %s", error)
+                if not self.config.continuous or failures >= MAX_CONSECUTIVE_FAILED_CYCLES:
+                    return 1
+                end_time = datetime.now(timezone.utc)
+                following = self.runtime.begin()
+            self._discard(pending)
+            self._pending = following
+            start_time, start_mono = end_time, boundary
+            if following is not None and self.perf is not None:
+                try:
+                    self.perf.ensure_running()
+                except AllTargetsExitedError as error:
+                    logger.info("stopping: %s", error)
+                    return 0
+        return 0
+
+    def _discard(self, pending: PendingCycle | None) -> None:
+        """Stop whatever a pending cycle still runs (its results are not wanted)."""
+        if pending is None:
+            return
+        with contextlib.suppress(StoppedError):
+            self.runtime.results(pending, timeout=0)
+
+    def _finish_cycle(
+        self,
+        start_time: datetime,
+        end_time: datetime,
+        dumps: list[Any],
+        pending: PendingCycle,
+        boundary: float,
+    ) -> None:
+        perf = self.perf.collect(end_time, dumps) if self.perf else PerfSnapshot(end_time, {}, 0, 0, 0.0)
+        results = self.runtime.results(pending, timeout=self.config.duration + RUNTIME_GRACE_SECONDS)
+        processes = self.runtime.processes_of(pending, set(perf.stacks) | set(results))
+        stacks = self.runtime.combine(perf.stacks, results, processes)
+        table, index_of = metadata_table({pid: processes[pid].metadata for pid in stacks if pid in processes})
+        header = profile_header(
+            metadata=current_metadata(self.metadata, PROFILING_MODE),
+            metrics=self.metrics.take(),
+            start_time=start_time,
+            end_time=end_time,
+            application_metadata=table,
+        )
+        samples = total_samples(stacks)
+        profile = CycleProfile(
+            start_time=start_time,
+            end_time=end_time,
+            collapsed=format_collapsed(header, stacks, app_index_of=index_of),
+            samples=samples,
+            hostname=str(self.metadata.get("hostname", "")),
+        )
+        for sink in self.sinks:
+            sink.write(profile)
+        self.cycles_written += 1
+        covered = sum(1 for result in results.values() if result.stacks)
+        failed = sum(1 for result in results.values() if result.error)
+        logger.info(
+            "cycle %d: %d samples from %d processes (%d by runtime profilers, %d failed) over %.1fs; "
+            "perf script %.2fs, total processing %.2fs%s",
+            self.cycles_written,
+            samples,
+            len(stacks),
+            covered,
+            failed,
+            (end_time - start_time).total_seconds(),
+            perf.script_seconds,
+            time.monotonic() - boundary,
+            f"; {perf.dropped_samples} unreadable perf samples dropped" if perf.dropped_samples else "",
+        )

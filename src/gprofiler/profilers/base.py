@@ -1,0 +1,59 @@
+"""What a runtime profiler (py-spy for Python, ...) looks like to the agent."""
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from gprofiler.discovery.catalog import DiscoveredProcess
+from gprofiler.stacks.merge import RuntimeResult
+from gprofiler.stacks.model import StackCounts
+
+
+class ProfilerUnavailableError(Exception):
+    """The profiler cannot run on this machine (tool missing, unsupported kernel, ...)."""
+
+
+@dataclass(frozen=True)
+class ProfilerContext:
+    """What every profiler is built with."""
+
+    frequency: int
+    duration: int
+    stop_event: threading.Event
+    workdir: Path
+    proc_root: Path
+    options: dict[str, Any] = field(default_factory=dict)  # the parsed values of every profiler option
+
+
+class RuntimeCycle(Protocol):
+    def results(self, timeout: float) -> dict[int, RuntimeResult]:
+        """Wait (at most `timeout` seconds) for this cycle's per-process results."""
+
+
+class NoResults:
+    """The cycle of a profiler that only rewrites perf's stacks."""
+
+    def results(self, timeout: float) -> dict[int, RuntimeResult]:
+        return {}
+
+
+class RuntimeProfiler:
+    """Base class: a profiler for the processes of one runtime. Override what applies."""
+
+    name = "runtime"
+    runtime = ""
+
+    def start(self) -> None:
+        """Check the tools exist; raise ProfilerUnavailableError to be dropped with one warning."""
+
+    def begin_cycle(self, processes: list[DiscoveredProcess]) -> RuntimeCycle:
+        """Start profiling these processes (all of this runtime) for one cycle."""
+        return NoResults()
+
+    def rewrite_perf_stacks(self, process: DiscoveredProcess, counts: StackCounts) -> StackCounts:
+        """perf's stacks of one of this runtime's processes, as they should appear."""
+        return counts
+
+    def stop(self) -> None:
+        """Undo anything done to target processes; called once when the agent stops."""

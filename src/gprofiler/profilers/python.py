@@ -1,0 +1,226 @@
+"""Python processes through py-spy: one non-blocking `py-spy record` per process and cycle."""
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sysconfig
+import time
+from collections import Counter
+from pathlib import Path
+
+from gprofiler.argtypes import positive_integer
+from gprofiler.discovery.catalog import DiscoveredProcess
+from gprofiler.discovery.procfs import is_running
+from gprofiler.discovery.runtimes import PYTHON
+from gprofiler.profilers.base import ProfilerContext, ProfilerUnavailableError, RuntimeProfiler
+from gprofiler.profilers.python_versions import PackageVersions
+from gprofiler.profilers.registry import ProfilerOption, ProfilerSpec, register
+from gprofiler.runner import ChildProcess, StoppedError, ToolError
+from gprofiler.stacks.escaping import escape_frame
+from gprofiler.stacks.merge import RuntimeResult
+from gprofiler.stacks.model import StackCounts
+
+logger = logging.getLogger(__name__)
+
+_NO_INTERPRETER = "Failed to find a python interpreter"
+PYSPY_MAX_FREQUENCY = 50  # above this py-spy's own overhead grows faster than the detail it adds
+PYTHON_SUFFIX = "_[p]"
+DEFAULT_MAX_PROCESSES = 64
+
+
+def find_pyspy(explicit_path: str | None) -> str:
+    """`--python-pyspy-path`, else the py-spy installed with this package, else PATH."""
+    if explicit_path:
+        if os.path.isfile(explicit_path) and os.access(explicit_path, os.X_OK):
+            return explicit_path
+        raise ProfilerUnavailableError(f"py-spy not found at {explicit_path}")
+    found = shutil.which("py-spy", path=sysconfig.get_path("scripts")) or shutil.which("py-spy")
+    if found is None:
+        raise ProfilerUnavailableError("py-spy not found (pip install py-spy, or pass --python-pyspy-path)")
+    return found
+
+
+def pyspy_argv(pyspy: str, pid: int, rate: int, duration: int, output: Path, idle: bool) -> list[str]:
+    argv = [pyspy, "record", "-p", str(pid), "-r", str(rate), "-d", str(duration), "--nonblocking"]
+    argv += ["-f", "raw", "-F", "--full-filenames", "-o", str(output)]
+    return argv + (["--idle"] if idle else [])
+
+
+def parse_pyspy_raw(text: str, comm: str) -> StackCounts:
+    """py-spy's raw output (`frame;frame;... count`, root first) as stacks under `comm`."""
+    stacks: StackCounts = Counter()
+    for line in text.splitlines():
+        frames, _, count = line.rpartition(" ")
+        if not frames or not count.isdigit():
+            continue
+        stack = (comm, *(escape_frame(frame) + PYTHON_SUFFIX for frame in frames.split(";")))
+        stacks[stack] += int(count)
+    return stacks
+
+
+def pyspy_error(stderr: str) -> str:
+    """The line of py-spy's stderr that says what went wrong."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith("Error:"):
+            return line[len("Error:") :].strip()
+    return lines[-1] if lines else "no output"
+
+
+class _Run:
+    def __init__(self, process: DiscoveredProcess, output: Path, child: ChildProcess) -> None:
+        self.process, self.output, self.child = process, output, child
+
+
+class PySpyCycle:
+    """The py-spy runs of one cycle; `results()` waits for them and parses their output."""
+
+    def __init__(self, profiler: "PySpyProfiler", runs: list[_Run], deadline: float) -> None:
+        self.profiler, self.runs, self.deadline = profiler, runs, deadline
+
+    def results(self, timeout: float) -> dict[int, RuntimeResult]:
+        deadline = min(self.deadline, time.monotonic() + timeout)
+        results: dict[int, RuntimeResult] = {}
+        try:
+            for run in self.runs:
+                result = self._finish(run, deadline)
+                if result is not None:
+                    results[run.process.pid] = result
+        finally:
+            for run in self.runs:
+                if run.child.is_running():
+                    run.child.stop(grace_seconds=0.5, first_signal=signal.SIGKILL)
+                run.output.unlink(missing_ok=True)
+        return results
+
+    def _finish(self, run: _Run, deadline: float) -> RuntimeResult | None:
+        stop_event = self.profiler.context.stop_event
+        while run.child.is_running():
+            if stop_event.wait(0.05):
+                raise StoppedError("py-spy interrupted: the agent is stopping")
+            if time.monotonic() > deadline:
+                run.child.stop(grace_seconds=0.5, first_signal=signal.SIGKILL)
+                return RuntimeResult(run.process.info.comm, error="py-spy timed out")
+        code = run.child.wait()
+        info = run.process.info
+        if code == 0 and run.output.exists():
+            stacks = parse_pyspy_raw(run.output.read_text(errors="replace"), info.comm)
+            return RuntimeResult(info.comm, stacks=self.profiler.annotate(run.process, stacks))
+        if not is_running(self.profiler.context.proc_root, info.pid, info.start_time):
+            return None  # the process exited during the cycle: perf's samples are all there is
+        error = pyspy_error(run.child.stderr_tail())
+        if _NO_INTERPRETER in error:
+            # libpython is mapped but no interpreter runs (e.g. perf's scripting support): not Python.
+            self.profiler.not_python.add(info.key)
+            logger.debug("pid %d maps libpython but runs no interpreter; leaving it to perf", info.pid)
+            return None
+        return RuntimeResult(info.comm, error=f"py-spy: {error}")
+
+
+class PySpyProfiler(RuntimeProfiler):
+    name = "python"
+    runtime = PYTHON
+
+    def __init__(self, context: ProfilerContext, mode: str) -> None:
+        self.context = context
+        options = context.options
+        self.rate = min(context.frequency, PYSPY_MAX_FREQUENCY)
+        self.add_versions = bool(options.get("python_add_versions", True))
+        self.idle = bool(options.get("python_include_idle", False))
+        self.max_processes = int(options.get("python_max_processes") or DEFAULT_MAX_PROCESSES)
+        self._explicit_path = options.get("python_pyspy_path")
+        self.pyspy = ""
+        self.versions = PackageVersions(context.proc_root)
+        self.not_python: set[tuple[int, int]] = set()
+
+    def start(self) -> None:
+        self.pyspy = find_pyspy(self._explicit_path)
+
+    def annotate(self, process: DiscoveredProcess, stacks: StackCounts) -> StackCounts:
+        if not self.add_versions or not stacks:
+            return stacks
+        version = (process.metadata or {}).get("python_version")
+        try:
+            return self.versions.annotate(process.pid, version, stacks)
+        except (OSError, ValueError):
+            logger.debug("cannot read package versions of pid %d", process.pid, exc_info=True)
+            return stacks
+
+    def begin_cycle(self, processes: list[DiscoveredProcess]) -> PySpyCycle:
+        duration = self.context.duration
+        processes = [p for p in processes if p.info.key not in self.not_python]
+        if len(processes) > self.max_processes:
+            logger.warning(
+                "%d Python processes; profiling the first %d with py-spy this cycle (--python-max-processes)",
+                len(processes),
+                self.max_processes,
+            )
+        runs = []
+        for process in processes[: self.max_processes]:
+            output = self.context.workdir / f"pyspy.{process.pid}.{process.info.start_time}.txt"
+            argv = pyspy_argv(self.pyspy, process.pid, self.rate, duration, output, self.idle)
+            try:
+                runs.append(_Run(process, output, ChildProcess(argv, stdout=subprocess.DEVNULL)))
+            except ToolError as error:
+                logger.warning("cannot start py-spy for pid %d: %s", process.pid, error)
+        # py-spy stops by itself after `duration`; allow for its start-up and attach time.
+        return PySpyCycle(self, runs, time.monotonic() + duration + 10)
+
+
+register(
+    ProfilerSpec(
+        name="python",
+        modes=("pyspy", "disabled"),
+        default_mode="pyspy",
+        mode_help="Python profiler: pyspy (py-spy, without pausing the process) or disabled",
+        max_frequency=PYSPY_MAX_FREQUENCY,
+        options=(
+            ProfilerOption(
+                ("--python-add-versions",),
+                {
+                    "dest": "python_add_versions",
+                    "action": "store_true",
+                    "default": True,
+                    "help": "Add [package==version] to frames of installed packages (default)",
+                },
+            ),
+            ProfilerOption(
+                ("--no-python-versions",),
+                {
+                    "dest": "python_add_versions",
+                    "action": "store_false",
+                    "help": "Do not add package versions to Python frames",
+                },
+            ),
+            ProfilerOption(
+                ("--python-include-idle",),
+                {
+                    "dest": "python_include_idle",
+                    "action": "store_true",
+                    "default": False,
+                    "help": "Keep samples of Python threads that are waiting (sleep, I/O, locks)",
+                },
+            ),
+            ProfilerOption(
+                ("--python-max-processes",),
+                {
+                    "dest": "python_max_processes",
+                    "type": positive_integer,
+                    "default": DEFAULT_MAX_PROCESSES,
+                    "help": "Most Python processes profiled with py-spy per cycle (default: %(default)s)",
+                },
+            ),
+            ProfilerOption(
+                ("--python-pyspy-path",),
+                {
+                    "dest": "python_pyspy_path",
+                    "default": None,
+                    "help": "The py-spy binary (default: the one installed with gprofiler)",
+                },
+            ),
+        ),
+        factory=PySpyProfiler,
+    )
+)
