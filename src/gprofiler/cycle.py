@@ -103,6 +103,16 @@ class RuntimeCoordinator:
             profiler = self._by_runtime.get(process.runtime or "") if process else None
             rewritten[pid] = profiler.rewrite_perf_stacks(process, counts) if profiler and process else counts
         merged = merge_runtime_results(rewritten, results, self.rng)
+        for pid, result in results.items():
+            if result.stacks and logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "pid %d (%s): perf %d samples, runtime %d samples, merged %d",
+                    pid,
+                    result.comm,
+                    sum(perf.get(pid, {}).values()),
+                    sum(result.stacks.values()),
+                    sum(merged[pid].values()),
+                )
         if not self.app_identifiers:
             return merged
         appids = {

@@ -61,14 +61,37 @@ def tricky_names(build_dir: Path) -> Path:
     return compile_c("tricky_names.c", build_dir / "gp_tricky", "-O1", "-fno-omit-frame-pointer")
 
 
+@pytest.fixture(scope="session")
+def embedded_python(build_dir: Path) -> Path:
+    return compile_c(
+        "embedded_python.c", build_dir / "gp_embedded_py", "-O0", "-fno-omit-frame-pointer", "-ldl"
+    )
+
+
+@pytest.fixture(scope="session")
+def go_program(build_dir: Path) -> Path:
+    if shutil.which("go") is None:
+        pytest.fail("go is not installed (./dev.sh setup-test installs golang-go)")
+    output = build_dir / "gp_go"
+    env = {**os.environ, "GOCACHE": str(build_dir / "go-cache"), "GOPATH": str(build_dir / "gopath")}
+    subprocess.run(
+        ["go", "build", "-o", str(output), str(TARGETS / "go" / "main.go")], check=True, env=env, timeout=300
+    )
+    return output
+
+
+PYTHON = "/usr/bin/python3"  # Debian's interpreter: a plain CPython, as on a production host
+
+
 @contextmanager
-def running(*argv: str | Path) -> Iterator[subprocess.Popen[bytes]]:
+def running(*argv: str | Path, cwd: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
     """A target program for the length of the block; killed and reaped afterwards."""
     process = subprocess.Popen(
         [str(arg) for arg in argv],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        cwd=cwd,
     )
     try:
         time.sleep(0.2)
@@ -148,9 +171,36 @@ def agent(tmp_path: Path) -> AgentFiles:
 class ParsedProfile:
     header: dict[str, object]
     stacks: Counter[tuple[str, ...]]  # (container, comm, frames...) -> count
+    metadata: dict[str, object]  # comm -> its application metadata entry
 
     def of_process(self, comm: str) -> Counter[tuple[str, ...]]:
         return Counter({stack[2:]: count for stack, count in self.stacks.items() if stack[1] == comm})
+
+    def of_app(self, fragment: str) -> Counter[tuple[str, ...]]:
+        """Frames (after the appid frame) of the processes whose app id mentions `fragment`.
+
+        Tests give their targets unique paths, so other processes on the machine never match.
+        """
+        return Counter(
+            {
+                stack[3:]: count
+                for stack, count in self.stacks.items()
+                if len(stack) > 2 and stack[2].startswith("appid: ") and fragment in stack[2]
+            }
+        )
+
+    def appid_of(self, fragment: str) -> set[str]:
+        return {
+            stack[2]
+            for stack in self.stacks
+            if len(stack) > 2 and stack[2].startswith("appid: ") and fragment in stack[2]
+        }
+
+    def with_frame(self, predicate: Callable[[str], bool]) -> Counter[tuple[str, ...]]:
+        """Stacks (comm first) that have a frame matching `predicate`."""
+        return Counter(
+            {stack[1:]: count for stack, count in self.stacks.items() if any(predicate(f) for f in stack[2:])}
+        )
 
     def frames(self) -> set[str]:
         return {frame for stack in self.stacks for frame in stack[2:]}
@@ -160,14 +210,18 @@ def parse_profile(path: Path) -> ParsedProfile:
     """Parse a .col file strictly: every line must be `index;container;comm;... count`."""
     text = path.read_bytes().decode("utf-8")  # must be valid UTF-8
     header = read_header(text)
+    table = header["application_metadata"]
+    assert isinstance(table, list) and table[0] is None
     stacks: Counter[tuple[str, ...]] = Counter()
+    metadata: dict[str, object] = {}
     for line in text.splitlines()[1:]:
         parsed = split_count(line)
         assert parsed is not None, f"bad line {line!r}"
         fields = parsed[0].split(";")
-        assert len(fields) >= 3 and fields[0] == "0", f"bad line {line!r}"
+        assert len(fields) >= 3 and fields[0].isdigit() and int(fields[0]) < len(table), f"bad line {line!r}"
         stacks[tuple(fields[1:])] += parsed[1]
-    return ParsedProfile(header, stacks)
+        metadata[fields[2]] = table[int(fields[0])]
+    return ParsedProfile(header, stacks, metadata)
 
 
 def chain_share(stacks: Counter[tuple[str, ...]], chain: tuple[str, ...] = CHAIN) -> float:

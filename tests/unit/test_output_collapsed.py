@@ -8,6 +8,7 @@ from gprofiler.output.collapsed import (
     format_collapsed,
     format_plain_collapsed,
     iter_display_stacks,
+    metadata_table,
     profile_header,
     read_header,
     split_count,
@@ -89,3 +90,13 @@ def test_read_header_rejects_headerless_text() -> None:
 def test_plain_collapsed_merges_processes_and_sorts() -> None:
     stacks: PidStacks = {1: Counter({("b", "x"): 1, ("a", "y"): 2}), 2: Counter({("b", "x"): 4})}
     assert list(format_plain_collapsed(stacks)) == ["a;y 2", "b;x 5"]
+
+
+def test_application_metadata_table_shares_equal_entries() -> None:
+    python = {"exe": "/usr/bin/python3.11", "python_version": "3.11.2"}
+    table, index_of = metadata_table({10: python, 11: dict(python), 12: None, 13: {"exe": "/usr/bin/node"}})
+    assert table == [None, python, {"exe": "/usr/bin/node"}]
+    assert index_of == {10: 1, 11: 1, 12: 0, 13: 2}
+    text = format_collapsed(_header(), STACKS, app_index_of={10: 1})
+    assert text.splitlines()[1].startswith("1;;busy;")
+    assert text.splitlines()[3].startswith("0;;python3;")

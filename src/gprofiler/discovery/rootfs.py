@@ -87,20 +87,25 @@ def open_in_root(root: str | Path, path: str, flags: int = os.O_RDONLY, mode: in
     try:
         for _ in range(MAX_SYMLINKS):
             name = _resolve_parent(walk, path)
-            try:
-                return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=walk.current)
-            except OSError as error:
-                if error.errno != errno.ELOOP or flags & os.O_CREAT:
-                    raise
+            if not flags & os.O_CREAT and _is_symlink(walk.current, name):
                 # The last component is a symlink: resolve it in the root like the others.
                 target = os.readlink(name, dir_fd=walk.current)
-                base = "" if target.startswith("/") else _relative_dir(walk, path)
-                path = target if target.startswith("/") else f"{base}/{target}"
+                path = target if target.startswith("/") else f"{_relative_dir(walk, path)}/{target}"
                 walk.close()
                 walk = _Walk(str(root))
+                continue
+            # O_NOFOLLOW: a symlink swapped in since the check fails (ELOOP/ENOTDIR), never followed.
+            return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=walk.current)
         raise OSError(errno.ELOOP, "too many symbolic links", path)
     finally:
         walk.close()
+
+
+def _is_symlink(directory_fd: int, name: str) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=directory_fd, follow_symlinks=False).st_mode)
+    except FileNotFoundError:
+        return False
 
 
 def _relative_dir(walk: _Walk, path: str) -> str:
@@ -127,9 +132,8 @@ def makedirs_in_root(root: str | Path, path: str, mode: int = 0o755) -> None:
             try:
                 os.mkdir(name, mode, dir_fd=walk.current)
             except FileExistsError:
-                existing = os.stat(name, dir_fd=walk.current, follow_symlinks=False).st_mode
-                if not stat.S_ISDIR(existing):
-                    raise NotADirectoryError(errno.ENOTDIR, "exists and is not a directory", path) from None
+                # Already there (possibly a symlink): it must resolve, inside the root, to a directory.
+                os.close(open_in_root(root, "/".join(parts[:depth]), os.O_RDONLY | os.O_DIRECTORY))
         finally:
             walk.close()
 

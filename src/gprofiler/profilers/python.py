@@ -43,9 +43,15 @@ def find_pyspy(explicit_path: str | None) -> str:
 
 
 def pyspy_argv(pyspy: str, pid: int, rate: int, duration: int, output: Path, idle: bool) -> list[str]:
+    """py-spy's command line: non-blocking, raw output, frames aggregated per function.
+
+    By default only the thread holding the GIL is sampled (`--gil`, as gProfiler does): py-spy's
+    other way to tell running from waiting threads reads /proc by thread ID, which breaks for a
+    process in another PID namespace (a container), where every sleeping thread would count.
+    """
     argv = [pyspy, "record", "-p", str(pid), "-r", str(rate), "-d", str(duration), "--nonblocking"]
     argv += ["-f", "raw", "-F", "--full-filenames", "-o", str(output)]
-    return argv + (["--idle"] if idle else [])
+    return argv + (["--idle"] if idle else ["--gil"])
 
 
 def parse_pyspy_raw(text: str, comm: str) -> StackCounts:
@@ -112,10 +118,10 @@ class PySpyCycle:
             return None  # the process exited during the cycle: perf's samples are all there is
         error = pyspy_error(run.child.stderr_tail())
         if _NO_INTERPRETER in error:
-            # libpython is mapped but no interpreter runs (e.g. perf's scripting support): not Python.
+            # libpython is mapped but no interpreter runs (gdb, vim, perf's scripting...): say so in
+            # this cycle's profile, then leave the process to perf in the next ones.
             self.profiler.not_python.add(info.key)
-            logger.debug("pid %d maps libpython but runs no interpreter; leaving it to perf", info.pid)
-            return None
+            logger.info("pid %d maps libpython but runs no interpreter; leaving it to perf", info.pid)
         return RuntimeResult(info.comm, error=f"py-spy: {error}")
 
 
@@ -200,7 +206,8 @@ register(
                     "dest": "python_include_idle",
                     "action": "store_true",
                     "default": False,
-                    "help": "Keep samples of Python threads that are waiting (sleep, I/O, locks)",
+                    "help": "Sample every Python thread, waiting ones too (py-spy --idle); by default only "
+                    "the thread holding the GIL is sampled (py-spy --gil)",
                 },
             ),
             ProfilerOption(

@@ -1,0 +1,78 @@
+"""Files inside a process's root are read without ever leaving it, whatever symlinks it holds."""
+
+import errno
+import os
+from pathlib import Path
+
+import pytest
+
+from gprofiler.discovery.rootfs import (
+    listdir_in_root,
+    makedirs_in_root,
+    open_in_root,
+    read_in_root,
+    rmdir_in_root,
+    unlink_in_root,
+)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    (tmp_path / "host-secret").write_text("HOST SECRET")
+    container = tmp_path / "container"
+    (container / "tmp").mkdir(parents=True)
+    (container / "etc").mkdir()
+    (container / "tmp" / "perf-1.map").write_text("inside")
+    (container / "etc" / "passwd").write_text("container passwd")
+    (container / "host-secret").write_text("the container's own file")
+    os.symlink(str(tmp_path / "host-secret"), container / "tmp" / "absolute")  # host path, absolute
+    os.symlink("../../../../../host-secret", container / "tmp" / "climb")  # tries to climb out
+    os.symlink("/etc/passwd", container / "tmp" / "passwd-link")
+    os.symlink("/tmp", container / "tmpdir")
+    os.symlink("loop-b", container / "tmp" / "loop-a")
+    os.symlink("loop-a", container / "tmp" / "loop-b")
+    return container
+
+
+def test_plain_file(root: Path) -> None:
+    assert read_in_root(root, "/tmp/perf-1.map", 100) == b"inside"
+
+
+def test_absolute_symlink_resolves_in_the_container(root: Path) -> None:
+    assert read_in_root(root, "/tmp/passwd-link", 100) == b"container passwd"
+    # a link to a host path that does not exist in the container is not found, never the host file
+    with pytest.raises(FileNotFoundError):
+        read_in_root(root, "/tmp/absolute", 100)
+
+
+def test_dotdot_cannot_climb_above_the_root(root: Path) -> None:
+    assert read_in_root(root, "/tmp/climb", 100) == b"the container's own file"
+    assert read_in_root(root, "/../../../etc/passwd", 100) == b"container passwd"
+
+
+def test_directory_symlinks_and_loops(root: Path) -> None:
+    assert read_in_root(root, "/tmpdir/perf-1.map", 100) == b"inside"
+    with pytest.raises(OSError) as caught:
+        read_in_root(root, "/tmp/loop-a", 100)
+    assert caught.value.errno == errno.ELOOP
+
+
+def test_create_list_and_remove(root: Path) -> None:
+    makedirs_in_root(root, "/tmpdir/.agent/sub", 0o755)
+    assert (root / "tmp" / ".agent" / "sub").is_dir()
+    fd = open_in_root(root, "/tmp/.agent/sub/file", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    os.write(fd, b"x")
+    os.close(fd)
+    assert listdir_in_root(root, "/tmp/.agent/sub") == ["file"]
+    with pytest.raises(FileExistsError):
+        open_in_root(root, "/tmp/.agent/sub/file", os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    unlink_in_root(root, "/tmp/.agent/sub/file")
+    rmdir_in_root(root, "/tmp/.agent/sub")
+    assert not (root / "tmp" / ".agent" / "sub").exists()
+
+
+def test_creating_through_a_planted_symlink_is_refused(root: Path, tmp_path: Path) -> None:
+    os.symlink(str(tmp_path / "host-new"), root / "tmp" / "planted")
+    with pytest.raises(OSError):
+        open_in_root(root, "/tmp/planted", os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    assert not (tmp_path / "host-new").exists()
