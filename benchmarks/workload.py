@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -85,3 +86,34 @@ def peak_rss_mb(pid: int) -> float:
 def scratch_dir() -> Path:
     """A private directory on disk (not tmpfs), for large perf files."""
     return Path(tempfile.mkdtemp(prefix="gprofiler-bench-", dir="/var/tmp"))
+
+
+def children(pid: int) -> list[int]:
+    """PIDs of the live direct children of a process."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def wait_for_cycle(agent: "subprocess.Popen[bytes]", log: Path, cycle: int) -> bool:
+    """Wait for the agent's INFO line of `cycle`; False if the agent exited first."""
+    while f"cycle {cycle}:" not in (log.read_text() if log.exists() else ""):
+        if agent.poll() is not None:
+            print("the agent exited early; see", log)
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def python_workload(count: int, seconds: int = 100_000) -> list[list[str]]:
+    """`count` CPU-bound Python processes (tests/targets/busy.py)."""
+    return [
+        ["/usr/bin/python3", str(ROOT / "tests" / "targets" / "busy.py"), str(seconds)] for _ in range(count)
+    ]

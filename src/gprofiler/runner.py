@@ -4,8 +4,10 @@ Rules every child follows:
 - argv lists only, never a shell;
 - its own session (process group), so a Ctrl-C on the agent's terminal reaches the agent only, and
   stopping a child also stops whatever it forked;
-- PR_SET_PDEATHSIG=SIGKILL, so children die even if the agent is SIGKILLed. The signal follows the
-  *thread* that forked, so long-lived children must be started from the main thread;
+- long-lived children (perf record) get PR_SET_PDEATHSIG=SIGKILL, so they die even if the agent is
+  SIGKILLed. The signal follows the *thread* that forked, so they are started from the main thread.
+  Short-lived ones (perf script, py-spy) skip it: it needs code run in the child, which costs a full
+  fork() instead of vfork(), and they end by themselves (duration elapsed, or SIGPIPE);
 - stderr is drained continuously (a full pipe would block the child) and its tail kept for errors;
 - "binary missing" and "permission denied" become typed errors with the tool's name in them.
 """
@@ -93,6 +95,7 @@ class ChildProcess:
         stdout: int | IO[bytes] | None = subprocess.DEVNULL,
         stdin: int | None = subprocess.DEVNULL,
         env: dict[str, str] | None = None,
+        die_with_parent: bool = True,
     ) -> None:
         self.argv = [str(arg) for arg in argv]
         self.name = os.path.basename(self.argv[0])
@@ -105,7 +108,9 @@ class ChildProcess:
                 stderr=subprocess.PIPE,
                 bufsize=_STREAM_BUFFER,
                 start_new_session=True,
-                preexec_fn=_make_child_setup(os.getpid()),
+                # PDEATHSIG needs code in the child, which forces fork() instead of vfork(): worth it
+                # for long-lived children only; short-lived ones end by themselves anyway.
+                preexec_fn=_make_child_setup(os.getpid()) if die_with_parent else None,
                 env=env,
                 close_fds=True,
             )
@@ -234,7 +239,7 @@ def stream_stdout(
     Raises StoppedError, ToolTimeoutError or ToolFailedError after the body, in that order of
     precedence; if the body raises, the child is killed and reaped first.
     """
-    child = ChildProcess(argv, stdout=subprocess.PIPE)
+    child = ChildProcess(argv, stdout=subprocess.PIPE, die_with_parent=False)
     watchdog = _Watchdog(child, stop_event, timeout)
     try:
         yield child.stdout

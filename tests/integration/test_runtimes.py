@@ -195,7 +195,7 @@ def test_every_runtime_in_one_cycle_on_one_scale(
 ) -> None:
     script, js = _script(tmp_path, "gp_all.py"), _node_script(tmp_path, "gp_all.js")
     with (
-        running(PYTHON, script, "30"),
+        running(PYTHON, script, "30") as python_target,
         running("node", "--perf-basic-prof", js, "30"),
         running(go_program, "30"),
         running(busy_fp, "30"),
@@ -210,7 +210,8 @@ def test_every_runtime_in_one_cycle_on_one_scale(
     assert any("main.gpLeaf" in stack for stack in profile.of_process("gp_go"))
     assert any("gp_leaf" in stack for stack in profile.of_process("gp_busy_fp"))
     merges = re.findall(
-        r"pid \d+ \(python3\): perf (\d+) samples, runtime (\d+) samples, merged (\d+)", result.stderr
+        rf"pid {python_target.pid} \(python3\): perf (\d+) samples, runtime (\d+) samples, merged (\d+)",
+        result.stderr,
     )
     assert merges, result.stderr[-2000:]
     assert len(merges) == 1
@@ -219,3 +220,14 @@ def test_every_runtime_in_one_cycle_on_one_scale(
     # probabilistic rounding moves each distinct stack by less than one sample
     assert abs(int(merged) - int(perf)) <= len(python), (perf, merged, len(python))
     assert sum(python.values()) == int(merged)
+
+
+def test_pids_limits_the_runtime_profilers_too(agent: AgentFiles, tmp_path: Path) -> None:
+    wanted, other = _script(tmp_path, "gp_wanted.py"), _script(tmp_path, "gp_other.py")
+    with running(PYTHON, wanted, "30") as target, running(PYTHON, other, "30"):
+        result = agent.run("-d", "3", "--pids", str(target.pid))
+    assert result.returncode == 0, result.stderr
+    profile = parse_profile(agent.output / "last_profile.col")
+    assert _python_chain_share(profile.of_app(str(wanted))) > 0.8
+    assert not profile.of_app(str(other))
+    assert {stack[1] for stack in profile.stacks} == {"python3"}

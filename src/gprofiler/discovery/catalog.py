@@ -17,7 +17,6 @@ from gprofiler.discovery.elf import GoBinary, inspect_go_binary
 from gprofiler.discovery.procfs import (
     ProcessInfo,
     list_pids,
-    parse_stat_start_time,
     read_cwd,
     read_mapped_paths,
     read_process,
@@ -68,6 +67,7 @@ class ProcessCatalog:
 
     def __init__(self, proc_root: Path = Path("/proc"), *, appids: bool = True) -> None:
         self.proc_root = proc_root
+        self._proc = str(proc_root)
         self.appids = appids
         self._processes: dict[tuple[int, int, str], DiscoveredProcess] = {}
         self._binaries: dict[tuple[int, int], dict[str, Any]] = {}
@@ -80,22 +80,32 @@ class ProcessCatalog:
         for pid in pids:
             if pid == self._self_pid:
                 continue
-            process = self.lookup(pid)
-            if process is not None and process.info.ppid != self._self_pid:
+            process = self.lookup(pid, skip_own_children=True)
+            if process is not None:
                 found[pid] = process
         live = {(p.info.pid, p.info.start_time, p.info.exe) for p in found.values()}
         if only_pids is None:
             self._processes = {key: value for key, value in self._processes.items() if key in live}
         return found
 
-    def lookup(self, pid: int) -> DiscoveredProcess | None:
-        """One process, from the cache when it is the same process as before."""
-        base = self.proc_root / str(pid)
+    def lookup(self, pid: int, skip_own_children: bool = False) -> DiscoveredProcess | None:
+        """One process, from the cache when it is the same process as before.
+
+        With `skip_own_children`, the agent's own tools (perf, py-spy) are not returned.
+        """
+        base = f"{self._proc}/{pid}"
         try:
-            start_time = parse_stat_start_time((base / "stat").read_text(errors="replace"))
-            exe = os.readlink(base / "exe").removesuffix(" (deleted)")
+            with open(f"{base}/stat", "rb") as stat:
+                fields = stat.read().rpartition(b")")[2].split()
+            start_time, ppid = int(fields[19]), int(fields[1])
         except (OSError, ValueError, IndexError):
-            exe, start_time = "", -1
+            return None  # gone
+        if skip_own_children and ppid == self._self_pid:
+            return None
+        try:
+            exe = os.readlink(f"{base}/exe").removesuffix(" (deleted)")
+        except OSError:
+            exe = ""  # kernel thread
         cached = self._processes.get((pid, start_time, exe))
         if cached is not None:
             return cached

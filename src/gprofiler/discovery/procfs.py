@@ -76,7 +76,7 @@ def parse_mapped_paths(maps: str) -> list[str]:
 
 
 def list_pids(proc_root: Path) -> list[int]:
-    return sorted(int(entry.name) for entry in proc_root.iterdir() if entry.name.isdigit())
+    return sorted(int(name) for name in os.listdir(proc_root) if name.isdigit())
 
 
 def read_process(proc_root: Path, pid: int) -> ProcessInfo | None:

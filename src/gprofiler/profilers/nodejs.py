@@ -22,7 +22,6 @@ from gprofiler.discovery.catalog import DiscoveredProcess
 from gprofiler.discovery.rootfs import makedirs_in_root, open_in_root, rmdir_in_root, unlink_in_root
 from gprofiler.discovery.runtimes import NODEJS
 from gprofiler.profilers.base import NoResults, ProfilerContext, ProfilerUnavailableError, RuntimeProfiler
-from gprofiler.profilers.node_inspector import InspectorError, InspectorSession
 from gprofiler.profilers.registry import ProfilerSpec, register
 from gprofiler.stacks.model import StackCounts
 
@@ -104,12 +103,17 @@ class NodeProfiler(RuntimeProfiler):
         return f"/tmp/perf-{process.info.nspid}.map"
 
     def _attach_logged(self, process: DiscoveredProcess) -> None:
+        from gprofiler.profilers.node_inspector import InspectorError
+
         try:
             self._attach(process)
         except (OSError, InspectorError, ProfilerUnavailableError) as error:
             logger.warning("attach-maps: cannot enable perf maps in node pid %d: %s", process.pid, error)
 
     def _attach(self, process: DiscoveredProcess) -> None:
+        # Imported here: the DevTools client (websocket-client) is needed in attach-maps mode only.
+        from gprofiler.profilers.node_inspector import InspectorError, InspectorSession
+
         root = self._root(process)
         try:
             os.close(open_in_root(root, self._map_path(process)))
@@ -147,6 +151,8 @@ class NodeProfiler(RuntimeProfiler):
         return target
 
     def stop(self) -> None:
+        from gprofiler.profilers.node_inspector import InspectorError
+
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         for key, (root, module) in list(self._installed.items()):
@@ -170,6 +176,8 @@ class NodeProfiler(RuntimeProfiler):
             rmdir_in_root(root, module.rsplit("/", 1)[0])
 
     def _detach(self, process: DiscoveredProcess) -> None:
+        from gprofiler.profilers.node_inspector import InspectorSession
+
         root = self._root(process)
         if os.path.exists(self.context.proc_root / str(process.pid)):
             session = InspectorSession.open(self.context.proc_root, process.pid, _ATTACH_TIMEOUT_S)

@@ -168,7 +168,8 @@ class PySpyProfiler(RuntimeProfiler):
             output = self.context.workdir / f"pyspy.{process.pid}.{process.info.start_time}.txt"
             argv = pyspy_argv(self.pyspy, process.pid, self.rate, duration, output, self.idle)
             try:
-                runs.append(_Run(process, output, ChildProcess(argv, stdout=subprocess.DEVNULL)))
+                child = ChildProcess(argv, stdout=subprocess.DEVNULL, die_with_parent=False)  # ends by itself
+                runs.append(_Run(process, output, child))
             except ToolError as error:
                 logger.warning("cannot start py-spy for pid %d: %s", process.pid, error)
         # py-spy stops by itself after `duration`; allow for its start-up and attach time.
