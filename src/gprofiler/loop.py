@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from gprofiler.config import AgentConfig
@@ -114,7 +115,7 @@ class Agent:
         self,
         start_time: datetime,
         end_time: datetime,
-        dumps: list[Any],
+        dumps: list[Path],
         pending: PendingCycle,
         boundary: float,
     ) -> None:

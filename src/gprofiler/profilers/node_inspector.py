@@ -108,8 +108,13 @@ class InspectorSession:
         self._next_id = 1
 
     @classmethod
-    def open(cls, proc_root: Path, pid: int, timeout: float) -> "InspectorSession":
-        """Connect to the inspector of `pid`, asking node to open one (SIGUSR1) if it has none."""
+    def open(
+        cls, proc_root: Path, pid: int, timeout: float, cancel: threading.Event | None = None
+    ) -> "InspectorSession":
+        """Connect to the inspector of `pid`, asking node to open one (SIGUSR1) if it has none.
+
+        Setting `cancel` abandons the wait for the inspector to come up.
+        """
         port, url = cls._existing(proc_root, pid, timeout)
         if url is None:
             before = listening_ports(proc_root, pid)
@@ -117,6 +122,8 @@ class InspectorSession:
             deadline = time.monotonic() + timeout
             ports: set[int] = set()
             while not ports:
+                if cancel is not None and cancel.is_set():
+                    raise InspectorError(f"attaching to node pid {pid} cancelled: the agent is stopping")
                 if time.monotonic() > deadline:
                     raise InspectorError(
                         f"node pid {pid} did not open its inspector (is SIGUSR1 used by the app?)"

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import re
+import threading
 from collections import Counter
 from importlib import resources
 from pathlib import Path
@@ -75,6 +76,7 @@ class NodeProfiler(RuntimeProfiler):
         self._installed: dict[tuple[int, int], tuple[Path, str]] = {}  # process -> (its root, addon path)
         self._tried: set[tuple[int, int]] = set()
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._cancel = threading.Event()  # stops attaches in flight when the agent stops
 
     def start(self) -> None:
         if self.mode == "attach-maps":
@@ -127,7 +129,7 @@ class NodeProfiler(RuntimeProfiler):
             raise ProfilerUnavailableError(f"no linux-perf addon for Node.js {major or '(unknown version)'}")
         module = self._install_addon(root, addon)
         self._installed[process.info.key] = (root, module)
-        session = InspectorSession.open(self.context.proc_root, process.pid, _ATTACH_TIMEOUT_S)
+        session = InspectorSession.open(self.context.proc_root, process.pid, _ATTACH_TIMEOUT_S, self._cancel)
         try:
             started = session.evaluate(_START_EXPRESSION.format(module=module))
         finally:
@@ -153,6 +155,7 @@ class NodeProfiler(RuntimeProfiler):
     def stop(self) -> None:
         from gprofiler.profilers.node_inspector import InspectorError
 
+        self._cancel.set()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         for key, (root, module) in list(self._installed.items()):
