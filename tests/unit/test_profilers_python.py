@@ -34,7 +34,8 @@ def test_raw_output_becomes_python_frames() -> None:
 def test_argv_and_errors() -> None:
     argv = pyspy_argv("py-spy", 42, 11, 60, Path("/w/out.txt"), idle=False)
     assert argv[:2] == ["py-spy", "record"]
-    assert "--nonblocking" in argv and "--idle" not in argv and "--gil" in argv
+    assert "--nonblocking" in argv and "--idle" not in argv and "--gil" not in argv
+    assert "--gil" in pyspy_argv("py-spy", 42, 11, 60, Path("/w/o"), idle=False, gil_only=True)
     assert argv[argv.index("-r") + 1] == "11" and argv[argv.index("-d") + 1] == "60"
     with_idle = pyspy_argv("py-spy", 42, 11, 60, Path("/w/o"), idle=True)
     assert "--idle" in with_idle and "--gil" not in with_idle

@@ -42,16 +42,21 @@ def find_pyspy(explicit_path: str | None) -> str:
     return found
 
 
-def pyspy_argv(pyspy: str, pid: int, rate: int, duration: int, output: Path, idle: bool) -> list[str]:
+def pyspy_argv(
+    pyspy: str, pid: int, rate: int, duration: int, output: Path, idle: bool, gil_only: bool = False
+) -> list[str]:
     """py-spy's command line: non-blocking, raw output, frames aggregated per function.
 
-    By default only the thread holding the GIL is sampled (`--gil`, as gProfiler does): py-spy's
-    other way to tell running from waiting threads reads /proc by thread ID, which breaks for a
-    process in another PID namespace (a container), where every sleeping thread would count.
+    Every running thread is sampled and waiting ones dropped (unless `idle`). py-spy tells them
+    apart by reading /proc by thread ID, which is wrong for a process in another PID namespace (a
+    container): there every sleeping thread would count, so `gil_only` samples just the thread
+    holding the GIL (`--gil`, what gProfiler does for every process).
     """
     argv = [pyspy, "record", "-p", str(pid), "-r", str(rate), "-d", str(duration), "--nonblocking"]
     argv += ["-f", "raw", "-F", "--full-filenames", "-o", str(output)]
-    return argv + (["--idle"] if idle else ["--gil"])
+    if idle:
+        return [*argv, "--idle"]
+    return [*argv, "--gil"] if gil_only else argv
 
 
 def parse_pyspy_raw(text: str, comm: str) -> StackCounts:
@@ -166,7 +171,10 @@ class PySpyProfiler(RuntimeProfiler):
         runs = []
         for process in processes[: self.max_processes]:
             output = self.context.workdir / f"pyspy.{process.pid}.{process.info.start_time}.txt"
-            argv = pyspy_argv(self.pyspy, process.pid, self.rate, duration, output, self.idle)
+            in_own_pid_namespace = process.info.nspid != process.pid
+            argv = pyspy_argv(
+                self.pyspy, process.pid, self.rate, duration, output, self.idle, in_own_pid_namespace
+            )
             try:
                 child = ChildProcess(argv, stdout=subprocess.DEVNULL, die_with_parent=False)  # ends by itself
                 runs.append(_Run(process, output, child))
@@ -207,8 +215,8 @@ register(
                     "dest": "python_include_idle",
                     "action": "store_true",
                     "default": False,
-                    "help": "Sample every Python thread, waiting ones too (py-spy --idle); by default only "
-                    "the thread holding the GIL is sampled (py-spy --gil)",
+                    "help": "Sample waiting Python threads too (py-spy --idle); by default only running "
+                    "ones (and in other PID namespaces only the thread holding the GIL)",
                 },
             ),
             ProfilerOption(
