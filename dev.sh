@@ -4,7 +4,7 @@
 #
 #   ./dev.sh setup        system packages (perf, venv, node, g++), .venv, the package, npm assets
 #   ./dev.sh profile      setup, then profile this machine for 30 s and print the flame graph's path
-#   ./dev.sh setup-test   setup plus what the tests need (gcc, chromium, golang, dev tools)
+#   ./dev.sh setup-test   setup plus what the tests need (gcc, chromium, golang, JDK, dev tools)
 #   ./dev.sh test         setup-test, then ruff, mypy and the whole pytest suite
 #   ./dev.sh lint         ruff + mypy only
 #   ./dev.sh bench        the benchmarks in benchmarks/ (figures, not pass/fail)
@@ -77,7 +77,7 @@ setup() {
 
 setup_test() {
     setup
-    apt_install gcc libc6-dev chromium golang-go
+    apt_install gcc libc6-dev chromium golang-go openjdk-17-jdk-headless
 }
 
 require_root() {

@@ -1,10 +1,13 @@
 """Shared by the benchmarks: build and run CPU-bound target programs, read /proc counters."""
 
 import os
+import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -117,3 +120,69 @@ def python_workload(count: int, seconds: int = 100_000) -> list[list[str]]:
     return [
         ["/usr/bin/python3", str(ROOT / "tests" / "targets" / "busy.py"), str(seconds)] for _ in range(count)
     ]
+
+
+class RoundsWorker:
+    """A program doing rounds of fixed work, printing "<monotonic s> <CPU s>" after each round."""
+
+    def __init__(self, command: list[str], cpu: int) -> None:
+        self.process = subprocess.Popen(
+            ["taskset", "-c", str(cpu), *command], stdout=subprocess.PIPE, text=True
+        )
+        self.rounds: list[tuple[float, float]] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            end, cpu = line.split()
+            self.rounds.append((float(end), float(cpu)))
+
+    def median_between(self, start: float, end: float) -> float:
+        return statistics.median(cpu for t, cpu in self.rounds if start <= t - cpu and t <= end)
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+def pair_slowdown(command: list[str], pairs: int, seconds: float, label: str) -> int:
+    """Two identical workers share the last CPU; phases alternate between no agent and the agent
+    (`-c -d 5 --pids A`, on CPU 0) profiling worker A. Prints A/B per state and the slowdown."""
+    directory = scratch_dir()
+    last_cpu = (os.cpu_count() or 1) - 1
+    a, b = RoundsWorker(command, last_cpu), RoundsWorker(command, last_cpu)
+    ratios: dict[bool, list[float]] = {False: [], True: []}
+    try:
+        time.sleep(4)  # warmed up, and old enough for the agent to attach to
+        for _ in range(pairs):
+            for profiled in (False, True):
+                agent = None
+                if profiled:
+                    log = directory / "agent.log"
+                    agent_command = ["taskset", "-c", "0", sys.executable, "-m", "gprofiler", "-c", "-d", "5"]
+                    agent_command += ["--pids", str(a.process.pid), "-o", str(directory / "out")]
+                    agent_command += ["--log-file", str(log), "--pid-file", str(directory / "agent.pid")]
+                    agent = subprocess.Popen(agent_command, stderr=subprocess.DEVNULL)
+                    time.sleep(2)  # started; the runtime profiler attached to A
+                start = time.monotonic()
+                time.sleep(seconds)
+                end = time.monotonic()
+                ratios[profiled].append(a.median_between(start, end) / b.median_between(start, end))
+                if agent is not None:
+                    covered = wait_for_cycle(agent, directory / "agent.log", 1)
+                    agent.send_signal(signal.SIGTERM)
+                    agent.wait(timeout=60)
+                    if not covered:
+                        return 1
+    finally:
+        a.stop()
+        b.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+    off, on = statistics.median(ratios[False]), statistics.median(ratios[True])
+    print(f"{label}: {pairs} off/on pairs of {seconds:.0f} s; CPU time per round of A over B")
+    print(f"off (no agent)     median {off:.4f}  range {min(ratios[False]):.4f}..{max(ratios[False]):.4f}")
+    print(f"on  (A profiled)   median {on:.4f}  range {min(ratios[True]):.4f}..{max(ratios[True]):.4f}")
+    noise = (max(ratios[False]) - min(ratios[False])) / off / 2
+    print(f"slowdown of the profiled worker  {on / off:.4f}x  (target <= 1.01; noise here +-{noise:.1%})")
+    return 0

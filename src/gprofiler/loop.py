@@ -11,13 +11,15 @@ from typing import Any
 
 from gprofiler.config import AgentConfig
 from gprofiler.cycle import PendingCycle, RuntimeCoordinator
+from gprofiler.discovery.catalog import DiscoveredProcess
 from gprofiler.host_metrics import HostMetricsMonitor
 from gprofiler.output.collapsed import format_collapsed, metadata_table, profile_header
 from gprofiler.profilers.perf import AllTargetsExitedError, PerfProfiler, PerfSnapshot
 from gprofiler.profilers.perf_record import PerfError
 from gprofiler.runner import StoppedError
 from gprofiler.sinks.base import CycleProfile, ProfileSink
-from gprofiler.stacks.model import total_samples
+from gprofiler.stacks.merge import RuntimeResult
+from gprofiler.stacks.model import PidStacks, total_samples
 from gprofiler.system_info import current_metadata
 
 logger = logging.getLogger(__name__)
@@ -123,7 +125,7 @@ class Agent:
         results = self.runtime.results(pending, timeout=self.config.duration + RUNTIME_GRACE_SECONDS)
         processes = self.runtime.processes_of(pending, set(perf.stacks) | set(results))
         stacks = self.runtime.combine(perf.stacks, results, processes)
-        table, index_of = metadata_table({pid: processes[pid].metadata for pid in stacks if pid in processes})
+        table, index_of = metadata_table(_metadata_by_pid(stacks, processes, results))
         header = profile_header(
             metadata=current_metadata(self.metadata, PROFILING_MODE),
             metrics=self.metrics.take(),
@@ -157,3 +159,15 @@ class Agent:
             time.monotonic() - boundary,
             f"; {perf.dropped_samples} unreadable perf samples dropped" if perf.dropped_samples else "",
         )
+
+
+def _metadata_by_pid(
+    stacks: PidStacks, processes: dict[int, DiscoveredProcess], results: dict[int, RuntimeResult]
+) -> dict[int, dict[str, Any] | None]:
+    """Discovery's metadata of each profiled process, plus what its runtime profiler learned."""
+    metadata: dict[int, dict[str, Any] | None] = {}
+    for pid in stacks:
+        known = processes[pid].metadata if pid in processes else None
+        learned = results[pid].metadata if pid in results else None
+        metadata[pid] = {**(known or {}), **(learned or {})} or None
+    return metadata

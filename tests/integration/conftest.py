@@ -5,6 +5,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -81,6 +82,21 @@ def go_program(build_dir: Path) -> Path:
 
 
 PYTHON = "/usr/bin/python3"  # Debian's interpreter: a plain CPython, as on a production host
+
+
+@pytest.fixture(scope="session")
+def java_classes() -> Iterator[Path]:
+    """Busy.class and Deep.class in a directory any user can read (for JVMs run as nobody)."""
+    if shutil.which("javac") is None:
+        pytest.fail("javac is missing (./dev.sh setup-test installs openjdk-17-jdk-headless)")
+    directory = Path(tempfile.mkdtemp(prefix="gp-java-"))
+    directory.chmod(0o755)
+    sources = [str(TARGETS / "java" / name) for name in ("Busy.java", "Deep.java")]
+    subprocess.run(["javac", "-d", str(directory), *sources], check=True, timeout=300)
+    for path in directory.iterdir():
+        path.chmod(0o644)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 @contextmanager

@@ -9,7 +9,7 @@ import posixpath
 import re
 from collections.abc import Sequence
 
-from gprofiler.discovery.runtimes import NODEJS, PYTHON
+from gprofiler.discovery.runtimes import JAVA, NODEJS, PYTHON
 
 _GUNICORN_TITLE = re.compile(r"^gunicorn: (?:master|worker) \[([^\]]*)\]$")
 _PYTHON_BIN = re.compile(r"^python(\d+(\.\d+)?)?$")
@@ -112,6 +112,42 @@ def _node(args: Sequence[str], cwd: str | None) -> str | None:
     return f"node: {script} ({_in_cwd(cwd, script)})"
 
 
+# java launcher options followed by a separate value
+_JAVA_OPTIONS_WITH_VALUE = frozenset(
+    {
+        "-cp",
+        "-classpath",
+        "--class-path",
+        "-p",
+        "--module-path",
+        "--upgrade-module-path",
+        "--add-modules",
+        "--add-opens",
+        "--add-exports",
+        "--add-reads",
+        "--patch-module",
+        "--limit-modules",
+        "--source",
+    }
+)
+
+
+def _java(args: Sequence[str]) -> str | None:
+    """`java: <main class>` or `java: <jar>`, as the launcher would pick them."""
+    index = 1
+    while index < len(args):
+        arg = args[index]
+        if arg in ("-jar", "-m", "--module") and index + 1 < len(args):
+            return f"java: {args[index + 1]}"
+        if arg in _JAVA_OPTIONS_WITH_VALUE:
+            index += 2
+            continue
+        if not arg.startswith("-"):
+            return f"java: {arg}"
+        index += 1
+    return None
+
+
 def application_id(runtime: str | None, exe: str, args: Sequence[str], cwd: str | None) -> str | None:
     """The app a process serves, or None; the first matching rule wins, as in gProfiler."""
     if runtime == PYTHON:
@@ -124,4 +160,6 @@ def application_id(runtime: str | None, exe: str, args: Sequence[str], cwd: str 
         )
     if runtime == NODEJS:
         return _node(args, cwd)
+    if runtime == JAVA:
+        return _java(args)
     return None

@@ -23,6 +23,7 @@ from gprofiler.discovery.procfs import (
 )
 from gprofiler.discovery.runtimes import (
     GO,
+    JAVA,
     NODEJS,
     PYTHON,
     libpython_path,
@@ -128,7 +129,7 @@ class ProcessCatalog:
         if runtime is None and binary.get("go") is not None:
             runtime = GO
         appid = None
-        if self.appids and runtime in (PYTHON, NODEJS):
+        if self.appids and runtime in (PYTHON, NODEJS, JAVA):
             appid = application_id(runtime, info.exe, info.cmdline, read_cwd(self.proc_root, info.pid))
         metadata = self._metadata(info, runtime, binary, mapped)
         return DiscoveredProcess(info, runtime, appid, metadata)

@@ -25,6 +25,7 @@ class ProcessInfo:
     start_time: int  # clock ticks after boot: with the PID, identifies the process over time
     uid: int
     ppid: int = 0
+    gid: int = 0
 
     @property
     def key(self) -> tuple[int, int]:
@@ -105,7 +106,28 @@ def read_process(proc_root: Path, pid: int) -> ProcessInfo | None:
         start_time=start_time,
         uid=int(uid[1]) if len(uid) > 1 else 0,  # effective UID
         ppid=int(status.get("PPid", "0") or 0),
+        gid=_effective_id(status.get("Gid", "")),
     )
+
+
+def _effective_id(field: str) -> int:
+    """The effective id from a status line "real effective saved filesystem"."""
+    values = field.split()
+    return int(values[1]) if len(values) > 1 else 0
+
+
+def read_environ_value(proc_root: Path, pid: int, names: tuple[str, ...]) -> str:
+    """Values of some environment variables of a process, joined (empty if unreadable)."""
+    try:
+        environ = (proc_root / str(pid) / "environ").read_bytes()
+    except OSError:
+        return ""
+    values = []
+    for entry in environ.split(b"\0"):
+        key, sep, value = entry.partition(b"=")
+        if sep and key.decode("utf-8", "replace") in names:
+            values.append(value.decode("utf-8", "replace"))
+    return " ".join(values)
 
 
 def read_mapped_paths(proc_root: Path, pid: int) -> list[str]:

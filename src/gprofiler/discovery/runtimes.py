@@ -11,11 +11,13 @@ from typing import BinaryIO
 PYTHON = "python"
 NODEJS = "nodejs"
 GO = "go"
+JAVA = "java"
 
 _PYTHON_EXE = re.compile(r"^python(\d+(\.\d+)?)?[dm]?$")
 _LIBPYTHON = re.compile(r"/libpython\d+\.\d+[a-z]*\.so(\.[\d.]+)?$")
 _NODE_EXE = re.compile(r"^node(js)?(\d+)?$")
 _LIBNODE = re.compile(r"/libnode\.so(\.[\d.]+)?$")
+_LIBJVM = re.compile(r"/libjvm\.so$")
 
 # PY_VERSION, NUL-terminated, as CPython embeds it ("3.11.2\0"). The "not preceded by a digit or a
 # dot" condition is checked per match in Python: as a lookbehind it would slow the scan tenfold.
@@ -35,6 +37,8 @@ def runtime_from_exe(exe: str) -> str | None:
         return PYTHON
     if _NODE_EXE.match(name):
         return NODEJS
+    if name == "java":
+        return JAVA
     return None
 
 
@@ -45,6 +49,8 @@ def runtime_from_maps(mapped_paths: Iterable[str]) -> str | None:
             return PYTHON
         if _LIBNODE.search(path):
             return NODEJS
+        if _LIBJVM.search(path):
+            return JAVA  # a JVM embedded in a launcher (Tomcat's jsvc, IDEs, ...)
     return None
 
 

@@ -8,6 +8,7 @@ import math
 import random
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 from gprofiler.stacks.escaping import escape_frame
 from gprofiler.stacks.model import PidStacks, StackCounts
@@ -20,10 +21,12 @@ class RuntimeResult:
     comm: str
     stacks: StackCounts | None = None
     error: str | None = None
+    error_label: str = "Profiling error"  # or "Profiling skipped" when the agent chose not to profile
+    metadata: dict[str, Any] | None = None  # facts the profiler learned (e.g. the JVM's version)
 
 
-def error_frame(reason: str) -> str:
-    return f"[Profiling error: {escape_frame(reason)}]"
+def error_frame(reason: str, label: str = "Profiling error") -> str:
+    return f"[{label}: {escape_frame(reason)}]"
 
 
 def scale_randomly(counts: StackCounts, ratio: float, rng: random.Random) -> StackCounts:
@@ -44,9 +47,9 @@ def scale_randomly(counts: StackCounts, ratio: float, rng: random.Random) -> Sta
     return scaled
 
 
-def with_error_frame(counts: StackCounts, reason: str) -> StackCounts:
+def with_error_frame(counts: StackCounts, reason: str, label: str = "Profiling error") -> StackCounts:
     """perf's stacks for a process, with `[Profiling error: reason]` right after the process name."""
-    frame = error_frame(reason)
+    frame = error_frame(reason, label)
     return Counter({(stack[0], frame, *stack[1:]): count for stack, count in counts.items()})
 
 
@@ -68,9 +71,9 @@ def merge_runtime_results(
         perf_total = sum(perf_counts.values()) if perf_counts else 0
         if result.error is not None:
             if perf_counts:
-                merged[pid] = with_error_frame(perf_counts, result.error)
+                merged[pid] = with_error_frame(perf_counts, result.error, result.error_label)
             else:
-                merged[pid] = Counter({(result.comm, error_frame(result.error)): 1})
+                merged[pid] = Counter({(result.comm, error_frame(result.error, result.error_label)): 1})
         elif result.stacks:
             runtime_total = sum(result.stacks.values())
             if perf_total:

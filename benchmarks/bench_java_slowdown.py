@@ -1,0 +1,36 @@
+#!/usr/bin/env python3
+"""How much being profiled (JFR through the attach socket) slows a CPU-bound Java program.
+
+Same design as bench_python_slowdown.py: two identical JVMs (benchmarks/targets/Rounds.java) share
+one CPU, and phases without the agent alternate with phases where the agent profiles one of them
+(`--pids A`, default 11 Hz: perf plus a JFR recording per cycle). Prints A/B per state and the
+slowdown (target <= 1.01).
+"""
+
+import argparse
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from workload import ROOT, pair_slowdown
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--pairs", type=int, default=4, help="off/on phase pairs")
+    parser.add_argument("--seconds", type=float, default=15, help="length of each phase")
+    args = parser.parse_args()
+    classes = Path(tempfile.mkdtemp(prefix="gprofiler-bench-java-"))
+    try:
+        source = ROOT / "benchmarks" / "targets" / "Rounds.java"
+        subprocess.run(["javac", "-d", str(classes), str(source)], check=True)
+        return pair_slowdown(["java", "-cp", str(classes), "Rounds"], args.pairs, args.seconds, "Java")
+    finally:
+        shutil.rmtree(classes, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,172 @@
+"""Java processes through JFR over HotSpot's attach socket: no native code injected, nothing left behind."""
+
+import json
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+from tests.integration.conftest import AgentFiles, parse_profile, running
+
+JVM_AGE = 3.5  # the agent leaves JVMs younger than 3 s alone
+CHAIN = ("Busy.main_[j]", "Busy.spin_[j]", "Busy.mid_[j]", "Busy.leaf_[j]")
+
+
+def _busy_share(stacks: Counter[tuple[str, ...]]) -> float:
+    total = sum(stacks.values())
+    hits = sum(c for stack, c in stacks.items() if any(stack[i : i + 4] == CHAIN for i in range(len(stack))))
+    return hits / total if total else 0.0
+
+
+def _jfr_leftovers() -> list[Path]:
+    return [p for p in Path("/tmp").glob("gprofiler-*") if p.suffix in (".jfr", ".jfc")]
+
+
+def test_busy_jvm_in_java_frames(agent: AgentFiles, java_classes: Path) -> None:
+    with running("java", "-cp", java_classes, "Busy", "60") as jvm:
+        time.sleep(JVM_AGE)
+        result = agent.run("-d", "4")
+        recordings = subprocess.run(
+            ["jcmd", str(jvm.pid), "JFR.check"], capture_output=True, text=True
+        ).stdout
+    assert result.returncode == 0, result.stderr
+    profile = parse_profile(agent.output / "last_profile.col")
+    busy = profile.of_app("java: Busy")
+    assert sum(busy.values()) > 0.5 * 4 * 11
+    assert _busy_share(busy) > 0.8
+    metadata = profile.metadata["java"]
+    assert isinstance(metadata, dict) and metadata["java_version"].startswith("17.")
+    assert "MaxHeapSize" in metadata["jvm_flags"]
+    assert "No available recordings" in recordings
+    assert not _jfr_leftovers()
+
+
+def test_jvm_of_an_unprivileged_user(agent: AgentFiles, java_classes: Path) -> None:
+    command = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "java",
+        "-cp",
+        str(java_classes),
+    ]
+    with running(*command, "Busy", "60", cwd=Path("/tmp")):
+        time.sleep(JVM_AGE)
+        result = agent.run("-d", "4")
+    assert result.returncode == 0, result.stderr
+    assert _busy_share(parse_profile(agent.output / "last_profile.col").of_app("java: Busy")) > 0.8
+    assert not _jfr_leftovers()
+
+
+def test_jvm_in_its_own_pid_and_mount_namespace(agent: AgentFiles, java_classes: Path) -> None:
+    command = ["unshare", "--pid", "--fork", "--mount-proc", "--mount", "java", "-cp", str(java_classes)]
+    with running(*command, "Busy", "60"):
+        time.sleep(JVM_AGE)
+        result = agent.run("-d", "4")
+    assert result.returncode == 0, result.stderr
+    assert _busy_share(parse_profile(agent.output / "last_profile.col").of_app("java: Busy")) > 0.8
+
+
+def test_jvm_exiting_mid_cycle_gets_an_error_frame(
+    agent: AgentFiles, java_classes: Path, busy_fp: Path
+) -> None:
+    with running("java", "-cp", java_classes, "Busy", "6"), running(busy_fp, "60"):
+        time.sleep(JVM_AGE)
+        result = agent.run("-d", "5")  # the JVM exits 2.5 s into the cycle
+    assert result.returncode == 0, result.stderr
+    profile = parse_profile(agent.output / "last_profile.col")
+    busy = profile.of_app("java: Busy")
+    assert busy and all(stack[0] == "[Profiling error: the JVM exited during the cycle]" for stack in busy)
+    assert profile.of_process("gp_busy_fp")  # the rest of the profile is intact
+
+
+def test_attach_disabled_fails_fast(agent: AgentFiles, java_classes: Path) -> None:
+    with running("java", "-XX:+DisableAttachMechanism", "-cp", java_classes, "Busy", "60"):
+        time.sleep(JVM_AGE)
+        started = time.monotonic()
+        result = agent.run("-d", "3")
+        elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    busy = parse_profile(agent.output / "last_profile.col").of_app("java: Busy")
+    assert busy and all(
+        stack[0] == "[Profiling error: attach disabled (-XX:+DisableAttachMechanism)]" for stack in busy
+    )
+    assert elapsed < 3 + 5
+
+
+def test_attach_timeout_keeps_the_cycle_on_time(agent: AgentFiles, java_classes: Path, busy_fp: Path) -> None:
+    with running("java", "-cp", java_classes, "Busy", "60") as jvm, running(busy_fp, "60"):
+        time.sleep(JVM_AGE)
+        jvm.send_signal(signal.SIGSTOP)  # a JVM that does not answer
+        try:
+            started = time.monotonic()
+            result = agent.run("-d", "3", "--java-jattach-timeout", "2")
+            elapsed = time.monotonic() - started
+        finally:
+            jvm.send_signal(signal.SIGCONT)
+    assert result.returncode == 0, result.stderr
+    profile = parse_profile(agent.output / "last_profile.col")
+    (stack,) = profile.of_app("java: Busy")
+    assert stack[0].startswith("[Profiling error: attach: ") and "did not open its attach socket" in stack[0]
+    assert profile.of_process("gp_busy_fp")
+    assert elapsed < 3 + 5
+
+
+def test_nothing_left_running_after_the_agent_stops(agent: AgentFiles, java_classes: Path) -> None:
+    with running("java", "-cp", java_classes, "Busy", "60") as jvm:
+        time.sleep(JVM_AGE)
+        process = agent.start("-c", "-d", "3")
+        time.sleep(4.5)  # mid-way through the second cycle: a recording is running
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+        assert process.returncode == 0, stderr
+        recordings = subprocess.run(
+            ["jcmd", str(jvm.pid), "JFR.check"], capture_output=True, text=True
+        ).stdout
+        assert "No available recordings" in recordings, recordings
+        assert jvm.poll() is None
+    assert not _jfr_leftovers()
+    assert not list(Path("/tmp").glob(f".attach_pid{jvm.pid}"))
+
+
+def test_reader_on_a_live_recording_with_many_threads(java_classes: Path, tmp_path: Path) -> None:
+    from gprofiler.stacks.jfr import read_samples
+
+    recording = tmp_path / "deep.jfr"
+    settings = tmp_path / "sampling.jfc"
+    from gprofiler.profilers.java_jfr import jfc_settings
+
+    settings.write_text(jfc_settings(10))
+    flight = f"-XX:StartFlightRecording=settings={settings},filename={recording},duration=3s"
+    subprocess.run(
+        ["java", flight, "-cp", str(java_classes), "Deep", "4", "32", "20"], check=True, capture_output=True
+    )
+    samples = read_samples(recording.read_bytes())
+    printed = subprocess.run(
+        [
+            "jfr",
+            "print",
+            "--json",
+            "--stack-depth",
+            "1000",
+            "--events",
+            "jdk.ExecutionSample",
+            str(recording),
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
+    events = json.loads(printed)["recording"]["events"]
+    assert samples.total("jdk.ExecutionSample") == len(events) > 20
+    threads = {event["values"]["sampledThread"]["javaName"] for event in events}
+    assert len(threads) > 8
+    expected: Counter[tuple[str, ...]] = Counter(
+        tuple(
+            f"{frame['method']['type']['name'].replace('/', '.')}.{frame['method']['name']}_[j]"
+            for frame in reversed(event["values"]["stackTrace"]["frames"])
+        )
+        for event in events
+    )
+    assert samples.stacks["jdk.ExecutionSample"] == expected

@@ -1,0 +1,90 @@
+import pytest
+
+from gprofiler.discovery.appids import application_id
+from gprofiler.discovery.runtimes import JAVA, runtime_from_exe, runtime_from_maps
+from gprofiler.profilers.hotspot_attach import AttachError, encode_request, parse_reply
+from gprofiler.profilers.java import selected_flags
+from gprofiler.profilers.java_ap import parse_collapsed, start_options, stop_options
+from gprofiler.profilers.java_jfr import (
+    jfc_settings,
+    jfr_supported,
+    parse_jdk_version,
+    period_ms,
+    start_command,
+)
+
+
+def test_attach_request_and_reply() -> None:
+    assert encode_request("jcmd", "VM.version") == b"1\0jcmd\0VM.version\0\0\0"
+    assert encode_request("load", "/tmp/lib.so", "true", "start") == b"1\0load\0/tmp/lib.so\0true\0start\0"
+    with pytest.raises(ValueError):
+        encode_request("x", "1", "2", "3", "4")
+    assert parse_reply(b"0\nOpenJDK 64-Bit Server VM version 17\n") == (
+        0,
+        "OpenJDK 64-Bit Server VM version 17\n",
+    )
+    assert parse_reply(b"-1\nError")[0] == -1
+    with pytest.raises(AttachError):
+        parse_reply(b"garbage")
+
+
+@pytest.mark.parametrize(
+    ("vm_version", "version", "supported"),
+    [
+        ("OpenJDK 64-Bit Server VM version 17.0.15+6-Debian-1deb12u1\nJDK 17.0.15\n", (17, 15), True),
+        ("OpenJDK 64-Bit Server VM version 25.262-b10\nJDK 8.0_262\n", (8, 262), True),
+        ("OpenJDK 64-Bit Server VM version 25.252-b09\nJDK 8.0_252\n", (8, 252), False),
+        ("Java HotSpot(TM) 64-Bit Server VM version 11.0.2+9\nJDK 11.0.2\n", (11, 2), True),
+    ],
+)
+def test_jdk_versions(vm_version: str, version: tuple[int, int], supported: bool) -> None:
+    assert parse_jdk_version(vm_version) == version
+    assert jfr_supported(version) is supported
+    assert parse_jdk_version("no version here") is None
+
+
+def test_jfr_commands() -> None:
+    assert period_ms(11) == 91 and period_ms(100) == 10 and period_ms(1000) == 10
+    settings = jfc_settings(91)
+    assert '<event name="jdk.ExecutionSample">' in settings and "91 ms" in settings
+    assert "jdk.NativeMethodSample" in settings
+    command = start_command("gp-1", "/tmp/gp.jfc", 70, "/tmp/gp-1.jfr")
+    assert command == "JFR.start name=gp-1 settings=/tmp/gp.jfc duration=70s filename=/tmp/gp-1.jfr"
+
+
+def test_selected_flags() -> None:
+    flags = "-XX:CICompilerCount=2 -XX:InitialHeapSize=398458880 -XX:MaxHeapSize=6320816128 "
+    flags += "-XX:+UseG1GC -XX:-UseZGC"
+    assert selected_flags(flags) == {
+        "InitialHeapSize": "398458880",
+        "MaxHeapSize": "6320816128",
+        "UseG1GC": "true",
+        "UseZGC": "false",
+    }
+
+
+def test_async_profiler_commands_and_collapsed_output() -> None:
+    assert start_options("cpu", 90_000_000, "/tmp/o") == "start,event=cpu,interval=90000000,file=/tmp/o"
+    assert stop_options("/tmp/o") == "stop,file=/tmp/o,collapsed,ann,dot"
+    # async-profiler's documented collapsed format with `ann`: Java frames _[j], inlined _[i], kernel _[k]
+    text = "java.lang.Thread.run_[j];Busy.main_[j];Busy.leaf_[i] 12\n"
+    text += "libjvm.so;os::javaTimeNanos;clock_gettime_[k] 3\n"
+    stacks = parse_collapsed(text, "java")
+    assert stacks[("java", "java.lang.Thread.run_[j]", "Busy.main_[j]", "Busy.leaf_[i]")] == 12
+    assert stacks[("java", "libjvm.so_[j]", "os::javaTimeNanos_[j]", "clock_gettime_[k]")] == 3
+
+
+def test_java_detection_and_app_id() -> None:
+    assert runtime_from_exe("/usr/lib/jvm/java-17-openjdk-amd64/bin/java") == JAVA
+    assert runtime_from_maps(["/usr/lib/jvm/java-17-openjdk-amd64/lib/server/libjvm.so"]) == JAVA
+    app = application_id(
+        JAVA, "/usr/bin/java", ["java", "-Xmx1g", "-cp", "/app/lib/*", "com.shop.Main", "--port", "1"], "/"
+    )
+    assert app == "java: com.shop.Main"
+    assert (
+        application_id(JAVA, "/usr/bin/java", ["java", "-jar", "/srv/app.jar"], "/") == "java: /srv/app.jar"
+    )
+    assert (
+        application_id(JAVA, "/usr/bin/java", ["java", "-m", "shop/com.shop.Main"], "/")
+        == "java: shop/com.shop.Main"
+    )
