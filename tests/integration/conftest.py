@@ -91,8 +91,8 @@ def java_classes() -> Iterator[Path]:
         pytest.fail("javac is missing (./dev.sh setup-test installs openjdk-17-jdk-headless)")
     directory = Path(tempfile.mkdtemp(prefix="gp-java-"))
     directory.chmod(0o755)
-    sources = [str(TARGETS / "java" / name) for name in ("Busy.java", "Deep.java")]
-    subprocess.run(["javac", "-d", str(directory), *sources], check=True, timeout=300)
+    sources = [str(TARGETS / "java" / name) for name in ("Busy.java", "Deep.java", "Crash.java")]
+    subprocess.run(["javac", "-d", str(directory), *sources], check=True, timeout=300, capture_output=True)
     for path in directory.iterdir():
         path.chmod(0o644)
     yield directory

@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tests.integration.conftest import AgentFiles, parse_profile, running
+from tests.integration.conftest import AgentFiles, parse_profile, running, wait_for
 
 JVM_AGE = 3.5  # the agent leaves JVMs younger than 3 s alone
 CHAIN = ("Busy.main_[j]", "Busy.spin_[j]", "Busy.mid_[j]", "Busy.leaf_[j]")
@@ -129,6 +129,33 @@ def test_nothing_left_running_after_the_agent_stops(agent: AgentFiles, java_clas
         assert jvm.poll() is None
     assert not _jfr_leftovers()
     assert not list(Path("/tmp").glob(f".attach_pid{jvm.pid}"))
+
+
+def test_a_crash_after_profiling_turns_java_profiling_off(
+    agent: AgentFiles, java_classes: Path, tmp_path: Path
+) -> None:
+    crash_dir = tmp_path / "crash"
+    crash_dir.mkdir()
+    with (
+        running("java", "-cp", java_classes, "Crash", "5.5", cwd=crash_dir),
+        running("java", "-cp", java_classes, "Busy", "60"),
+    ):
+        time.sleep(JVM_AGE)
+        process = agent.start("-c", "-d", "3")
+        try:
+            wait_for(
+                lambda: "cycle 3:" in (agent.log.read_text() if agent.log.exists() else ""), 40, "3 cycles"
+            )
+        finally:
+            process.terminate()
+            _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert list(crash_dir.glob("hs_err_pid*.log")), "the JVM did not crash"
+    assert "CRITICAL" in stderr and "Java profiling is off" in stderr
+    busy = parse_profile(agent.profiles()[2]).of_app("java: Busy")
+    assert busy and all(
+        stack[0].startswith("[Profiling skipped: a JVM crashed after being profiled") for stack in busy
+    )
 
 
 def test_reader_on_a_live_recording_with_many_threads(java_classes: Path, tmp_path: Path) -> None:

@@ -33,7 +33,13 @@ from gprofiler.discovery.runtimes import JAVA
 from gprofiler.profilers.base import ProfilerContext, ProfilerUnavailableError, RuntimeProfiler
 from gprofiler.profilers.hotspot_attach import AttachError, JvmTarget, jcmd
 from gprofiler.profilers.java_ap import ApSession, install_library, parse_collapsed
-from gprofiler.profilers.java_jfr import JfrRecording, jfr_supported, parse_jdk_version, start_recording
+from gprofiler.profilers.java_jfr import (
+    JfrRecording,
+    jfr_supported,
+    parse_jdk_version,
+    shares_our_mount_namespace,
+    start_recording,
+)
 from gprofiler.profilers.registry import ProfilerOption, ProfilerSpec, register
 from gprofiler.stacks.jfr import JfrFormatError, read_samples
 from gprofiler.stacks.merge import RuntimeResult
@@ -60,8 +66,10 @@ _SELECTED_FLAGS = (
 
 @dataclass
 class _Started:
-    session: JfrRecording | ApSession
+    session: JfrRecording | ApSession | None  # None until the recording has started
     hs_err_before: frozenset[str]
+    cwd: str  # the JVM's working directory, where HotSpot writes hs_err_pid<N>.log
+    host_visible: bool  # the JVM shares our mount namespace: its files stay reachable after it dies
 
 
 def _uptime_ticks(proc_root: Path) -> float:
@@ -149,15 +157,21 @@ class JavaProfiler(RuntimeProfiler):
             if info.pid in self._busy:
                 return None
             self._busy.add(info.pid)
+        target = self._target(process)
+        cwd = self._cwd(target)
+        baseline = _Started(None, self._hs_err_files(target, cwd), cwd, shares_our_mount_namespace(target))
         try:
-            return self._attach_and_start(process, cycle)
+            return self._attach_and_start(process, cycle, baseline)
         except (AttachError, OSError) as error:
             self._release(info.pid)
             if not is_running(self.context.proc_root, info.pid, info.start_time):
+                self._check_crash(process, baseline, gone=True)
                 return RuntimeResult(info.comm, error="the JVM exited during the cycle")
             return RuntimeResult(info.comm, error=f"attach: {error}")
 
-    def _attach_and_start(self, process: DiscoveredProcess, cycle: int) -> _Started | RuntimeResult:
+    def _attach_and_start(
+        self, process: DiscoveredProcess, cycle: int, baseline: _Started
+    ) -> _Started | RuntimeResult:
         target = self._target(process)
         facts = self._jvm_facts(process, target)
         version = parse_jdk_version(str(facts.get("vm_version", "")))
@@ -165,7 +179,6 @@ class JavaProfiler(RuntimeProfiler):
             self._release(process.pid)
             found = facts.get("java_version") or "unknown version"
             return RuntimeResult(process.info.comm, error=f"JFR needs JDK 11+ or 8u262+ (found {found})")
-        before = self._hs_err_files(target)
         duration = self.context.duration + RECORDING_GRACE_S
         session: JfrRecording | ApSession
         if self.mode == "ap" and self.ap_library is not None:
@@ -178,7 +191,8 @@ class JavaProfiler(RuntimeProfiler):
                 target, self.prefix, cycle, self.context.frequency, duration, self.timeout
             )
         self._active[process.pid] = session
-        return _Started(session, before)
+        baseline.session = session
+        return baseline
 
     def _jvm_facts(self, process: DiscoveredProcess, target: JvmTarget) -> dict[str, Any]:
         """VM.version and selected flags, asked once per JVM."""
@@ -192,18 +206,28 @@ class JavaProfiler(RuntimeProfiler):
             self._facts[process.info.key] = facts
         return facts
 
-    def _hs_err_files(self, target: JvmTarget) -> frozenset[str]:
-        """hs_err_pid<N>.log files in the JVM's working directory and /tmp."""
+    @staticmethod
+    def _cwd(target: JvmTarget) -> str:
+        try:
+            return os.readlink(target.proc_root / str(target.pid) / "cwd")
+        except OSError:
+            return "/tmp"
+
+    @staticmethod
+    def _hs_err_files(target: JvmTarget, cwd: str, host_path: bool = False) -> frozenset[str]:
+        """hs_err_pid<N>.log files in the JVM's working directory and /tmp (through its root, or
+        by host path for a JVM that shared our mount namespace and is gone)."""
         name = f"hs_err_pid{target.nspid}.log"
         found = set()
-        try:
-            cwd = os.readlink(target.proc_root / str(target.pid) / "cwd")
-        except OSError:
-            cwd = "/tmp"
         for directory in dict.fromkeys((cwd, "/tmp")):
+            path = f"{directory.rstrip('/')}/{name}"
+            if host_path:
+                if os.path.lexists(path):
+                    found.add(path)
+                continue
             with contextlib.suppress(OSError):
                 if name in listdir_in_root(target.root, directory):
-                    found.add(f"{directory}/{name}")
+                    found.add(path)
         return frozenset(found)
 
     def _release(self, pid: int) -> None:
@@ -215,18 +239,21 @@ class JavaProfiler(RuntimeProfiler):
         """Stop the recording, read and parse it; notice a crash."""
         info = process.info
         try:
-            if isinstance(started.session, ApSession):
-                text = started.session.stop_and_read(self.timeout)
-                stacks = parse_collapsed(text, info.comm)
+            session = started.session
+            if isinstance(session, ApSession):
+                stacks = parse_collapsed(session.stop_and_read(self.timeout), info.comm)
+            elif isinstance(session, JfrRecording):
+                stacks = self._jfr_stacks(session.stop_and_read(self.timeout), info.comm)
             else:
-                stacks = self._jfr_stacks(started.session.stop_and_read(self.timeout), info.comm)
+                raise AttachError("no recording was started")
         except (AttachError, OSError, JfrFormatError) as error:
             if not is_running(self.context.proc_root, info.pid, info.start_time):
+                self._check_crash(process, started, gone=True)
                 return RuntimeResult(info.comm, error="the JVM exited during the cycle")
             return RuntimeResult(info.comm, error=f"recording: {error}")
         finally:
             self._release(info.pid)
-        self._check_crash(process, started)
+        self._check_crash(process, started, gone=False)
         facts = self._facts.get(info.key, {})
         metadata = {key: facts[key] for key in ("java_version", "jvm_flags") if facts.get(key)}
         return RuntimeResult(info.comm, stacks=stacks, metadata=metadata)
@@ -241,16 +268,19 @@ class JavaProfiler(RuntimeProfiler):
                 stacks[stack] += count
         return stacks
 
-    def _check_crash(self, process: DiscoveredProcess, started: _Started) -> None:
+    def _check_crash(self, process: DiscoveredProcess, started: _Started, gone: bool) -> None:
+        if gone and not started.host_visible:
+            return  # its filesystem went with it
         target = self._target(process)
-        new = self._hs_err_files(target) - started.hs_err_before
+        new = self._hs_err_files(target, started.cwd, host_path=gone) - started.hs_err_before
         if new and not self.crashed:
             self.crashed = f"a JVM crashed after being profiled (pid {process.pid}, {sorted(new)[0]})"
             logger.critical("%s; Java profiling is off for the rest of this agent's life", self.crashed)
 
     def abandon(self, started: _Started, pid: int) -> None:
         try:
-            started.session.abandon(min(self.timeout, 5.0))
+            if started.session is not None:
+                started.session.abandon(min(self.timeout, 5.0))
         finally:
             self._release(pid)
 
