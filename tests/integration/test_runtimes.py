@@ -38,15 +38,15 @@ def _python_version() -> str:
     return out.stdout.decode().strip()
 
 
-def _script(tmp_path: Path, name: str) -> Path:
-    """A copy of busy.py under a name no other process on the machine has."""
-    script = tmp_path / name
-    shutil.copy(TARGETS / "busy.py", script)
-    return script
+def _copy_target(tmp_path: Path, source: str, name: str) -> Path:
+    """A copy of a target script under a name no other process on the machine has."""
+    copy = tmp_path / name
+    shutil.copy(TARGETS / source, copy)
+    return copy
 
 
 def test_python_functions_in_order_with_app_id_and_metadata(agent: AgentFiles, tmp_path: Path) -> None:
-    script = _script(tmp_path, "gp_plain.py")
+    script = _copy_target(tmp_path, "busy.py", "gp_plain.py")
     with running(PYTHON, script, "30"):
         result = agent.run("-d", "4")
     assert result.returncode == 0, result.stderr
@@ -60,7 +60,7 @@ def test_python_functions_in_order_with_app_id_and_metadata(agent: AgentFiles, t
 
 
 def test_python_in_its_own_pid_and_mount_namespace(agent: AgentFiles, tmp_path: Path) -> None:
-    script = _script(tmp_path, "gp_namespaced.py")
+    script = _copy_target(tmp_path, "busy.py", "gp_namespaced.py")
     command = ["unshare", "--pid", "--fork", "--mount-proc", "--mount", PYTHON, str(script), "30"]
     with running(*command):
         time.sleep(0.5)
@@ -85,14 +85,8 @@ def test_gunicorn_app_id(agent: AgentFiles) -> None:
     assert {stack[1] for stack in spinning} == {appid}
 
 
-def _node_script(tmp_path: Path, name: str) -> Path:
-    script = tmp_path / name
-    shutil.copy(TARGETS / "busy.js", script)
-    return script
-
-
 def test_node_started_with_perf_basic_prof(agent: AgentFiles, tmp_path: Path) -> None:
-    script = _node_script(tmp_path, "gp_perf_prof.js")
+    script = _copy_target(tmp_path, "busy.js", "gp_perf_prof.js")
     with running("node", "--perf-basic-prof", script, "30"):
         time.sleep(1)
         result = agent.run("-d", "4", "--nodejs-mode", "perf")
@@ -106,7 +100,7 @@ def test_node_started_with_perf_basic_prof(agent: AgentFiles, tmp_path: Path) ->
 
 
 def test_node_attach_maps_without_restart(agent: AgentFiles, tmp_path: Path) -> None:
-    script = _node_script(tmp_path, "gp_attach.js")
+    script = _copy_target(tmp_path, "busy.js", "gp_attach.js")
     with running("node", script, "60") as node:
         time.sleep(1)
         map_file = Path(f"/tmp/perf-{node.pid}.map")
@@ -152,7 +146,7 @@ def test_go_program(agent: AgentFiles, go_program: Path) -> None:
 def test_pyspy_missing_drops_only_the_python_profiler(
     agent: AgentFiles, busy_fp: Path, tmp_path: Path
 ) -> None:
-    script = _script(tmp_path, "gp_no_pyspy.py")
+    script = _copy_target(tmp_path, "busy.py", "gp_no_pyspy.py")
     with running(PYTHON, script, "30"), running(busy_fp, "30"):
         result = agent.run("-d", "3", "--python-pyspy-path", "/nonexistent/py-spy")
     assert result.returncode == 0, result.stderr
@@ -165,7 +159,7 @@ def test_pyspy_missing_drops_only_the_python_profiler(
 
 
 def test_python_exiting_mid_cycle_keeps_its_samples(agent: AgentFiles, tmp_path: Path) -> None:
-    script = _script(tmp_path, "gp_short.py")
+    script = _copy_target(tmp_path, "busy.py", "gp_short.py")
     with running(PYTHON, script, "2.5") as short:
         result = agent.run("-d", "5")  # py-spy starts on it at once; it exits half-way through
         assert short.poll() is not None
@@ -193,7 +187,10 @@ def test_python_that_pyspy_cannot_read_gets_an_error_frame(agent: AgentFiles, em
 def test_every_runtime_in_one_cycle_on_one_scale(
     agent: AgentFiles, busy_fp: Path, go_program: Path, tmp_path: Path
 ) -> None:
-    script, js = _script(tmp_path, "gp_all.py"), _node_script(tmp_path, "gp_all.js")
+    script, js = (
+        _copy_target(tmp_path, "busy.py", "gp_all.py"),
+        _copy_target(tmp_path, "busy.js", "gp_all.js"),
+    )
     with (
         running(PYTHON, script, "30") as python_target,
         running("node", "--perf-basic-prof", js, "30"),
@@ -223,7 +220,10 @@ def test_every_runtime_in_one_cycle_on_one_scale(
 
 
 def test_pids_limits_the_runtime_profilers_too(agent: AgentFiles, tmp_path: Path) -> None:
-    wanted, other = _script(tmp_path, "gp_wanted.py"), _script(tmp_path, "gp_other.py")
+    wanted, other = (
+        _copy_target(tmp_path, "busy.py", "gp_wanted.py"),
+        _copy_target(tmp_path, "busy.py", "gp_other.py"),
+    )
     with running(PYTHON, wanted, "30") as target, running(PYTHON, other, "30"):
         result = agent.run("-d", "3", "--pids", str(target.pid))
     assert result.returncode == 0, result.stderr

@@ -17,8 +17,8 @@ from gprofiler.discovery.elf import GoBinary, inspect_go_binary
 from gprofiler.discovery.procfs import (
     ProcessInfo,
     list_pids,
+    parse_mapped_paths,
     read_cwd,
-    read_mapped_paths,
     read_process,
 )
 from gprofiler.discovery.runtimes import (
@@ -51,12 +51,15 @@ class DiscoveredProcess:
         return self.info.pid
 
 
-def _mapped_file_handle(proc_root: Path, pid: int, wanted: str) -> Path | None:
-    """/proc/PID/map_files/<range> for a mapped path: the exact file, in any mount namespace."""
+def _read_maps(proc_root: Path, pid: int) -> str:
     try:
-        maps = (proc_root / str(pid) / "maps").read_text(errors="replace")
+        return (proc_root / str(pid) / "maps").read_text(errors="replace")
     except OSError:
-        return None
+        return ""
+
+
+def _mapped_file_handle(proc_root: Path, pid: int, maps: str, wanted: str) -> Path | None:
+    """/proc/PID/map_files/<range> for a mapped path: the exact file, in any mount namespace."""
     for match in _MAPS_LINE.finditer(maps):
         if match.group(2) == wanted:
             return proc_root / str(pid) / "map_files" / match.group(1)
@@ -122,16 +125,16 @@ class ProcessCatalog:
             return DiscoveredProcess(info, None, None, None)  # kernel thread
         binary = self._binary_facts(info.pid)
         runtime = runtime_from_exe(info.exe)
-        mapped: list[str] = []
+        maps = ""  # /proc/PID/maps, read at most once, and only when needed
         if runtime is None and binary.get("go") is None:
-            mapped = read_mapped_paths(self.proc_root, info.pid)
-            runtime = runtime_from_maps(mapped)
+            maps = _read_maps(self.proc_root, info.pid)
+            runtime = runtime_from_maps(parse_mapped_paths(maps))
         if runtime is None and binary.get("go") is not None:
             runtime = GO
         appid = None
         if self.appids and runtime in (PYTHON, NODEJS, JAVA):
             appid = application_id(runtime, info.exe, info.cmdline, read_cwd(self.proc_root, info.pid))
-        metadata = self._metadata(info, runtime, binary, mapped)
+        metadata = self._metadata(info, runtime, binary, maps)
         return DiscoveredProcess(info, runtime, appid, metadata)
 
     def _binary_facts(self, pid: int) -> dict[str, Any]:
@@ -173,13 +176,14 @@ class ProcessCatalog:
         return version
 
     def _metadata(
-        self, info: ProcessInfo, runtime: str | None, binary: dict[str, Any], mapped: list[str]
+        self, info: ProcessInfo, runtime: str | None, binary: dict[str, Any], maps: str
     ) -> dict[str, Any]:
         metadata: dict[str, Any] = {"exe": info.exe}
         exe_handle = self.proc_root / str(info.pid) / "exe"
         if runtime == PYTHON:
-            library = libpython_path(mapped or read_mapped_paths(self.proc_root, info.pid))
-            handle = _mapped_file_handle(self.proc_root, info.pid, library) if library else None
+            maps = maps or _read_maps(self.proc_root, info.pid)
+            library = libpython_path(parse_mapped_paths(maps))
+            handle = _mapped_file_handle(self.proc_root, info.pid, maps, library) if library else None
             name = library or info.exe
             metadata["python_version"] = self._file_version(
                 handle or exe_handle, PYTHON, python_major_minor(name)

@@ -10,12 +10,13 @@ always be split on `;` and on its last space.
 """
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
 from gprofiler.stacks.escaping import escape_frame
-from gprofiler.stacks.model import PidStacks
+from gprofiler.stacks.model import PidStacks, StackCounts
 
 NO_APP_METADATA_INDEX = 0
 
@@ -99,6 +100,19 @@ def split_count(line: str) -> tuple[str, int] | None:
         return None
     count = int(count_text)
     return (stack, count) if count > 0 else None
+
+
+def parse_tool_output(text: str, comm: str, frame_name: Callable[[str], str]) -> StackCounts:
+    """A runtime profiler's collapsed output (`frame;...;frame count`, root first) as stacks under
+    the process name, each frame escaped and then named by `frame_name` (e.g. given a suffix)."""
+    stacks: StackCounts = Counter()
+    for line in text.splitlines():
+        parsed = split_count(line)
+        if parsed is None:
+            continue
+        stack = (comm, *(frame_name(escape_frame(frame)) for frame in parsed[0].split(";")))
+        stacks[stack] += parsed[1]
+    return stacks
 
 
 def iter_display_stacks(text: str) -> Iterator[tuple[list[str], int]]:

@@ -11,13 +11,12 @@ tested on text in async-profiler's documented collapsed format, not on its real 
 import contextlib
 import os
 import shutil
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from gprofiler.discovery.rootfs import makedirs_in_root, open_in_root, read_in_root, unlink_in_root
+from gprofiler.output.collapsed import parse_tool_output
 from gprofiler.profilers.hotspot_attach import AttachError, JvmTarget, execute
-from gprofiler.stacks.escaping import escape_frame
 from gprofiler.stacks.model import StackCounts
 
 JAVA_SUFFIX = "_[j]"
@@ -35,18 +34,9 @@ def stop_options(output: str) -> str:
 
 def parse_collapsed(text: str, comm: str) -> StackCounts:
     """async-profiler's collapsed output under the process name; unannotated frames become `_[j]`."""
-    stacks: StackCounts = Counter()
-    for line in text.splitlines():
-        frames, _, count = line.rpartition(" ")
-        if not frames or not count.isdigit():
-            continue
-        names = []
-        for frame in frames.split(";"):
-            name = escape_frame(frame)
-            names.append(name if name.endswith(_ANNOTATED) else name + JAVA_SUFFIX)
-        stack = (comm, *names)
-        stacks[stack] += int(count)
-    return stacks
+    return parse_tool_output(
+        text, comm, lambda name: name if name.endswith(_ANNOTATED) else name + JAVA_SUFFIX
+    )
 
 
 def install_library(target: JvmTarget, library: Path, directory: str) -> str:

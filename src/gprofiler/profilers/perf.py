@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from gprofiler.argtypes import positive_integer
+from gprofiler.discovery.procfs import is_running
 from gprofiler.profilers.perf_record import (
     PerfError,
     PerfRecorder,
@@ -91,15 +92,6 @@ class PerfSnapshot:
 
 class AllTargetsExitedError(Exception):
     """Every process given with --pids has exited; there is nothing left to profile."""
-
-
-def _alive(pid: int) -> bool:
-    """Whether a process exists and has not exited (a zombie has no more samples to give)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2 :][:1] != "Z"
 
 
 class PerfProfiler:
@@ -184,7 +176,7 @@ class PerfProfiler:
                 continue
             options = recorder.options
             if options.pids is not None:
-                alive = tuple(pid for pid in options.pids if _alive(pid))
+                alive = tuple(pid for pid in options.pids if is_running(Path("/proc"), pid))
                 if not alive:
                     raise AllTargetsExitedError("every process given with --pids has exited")
                 options = RecordOptions(options.frequency, options.unwinding, options.dwarf_stack_size, alive)

@@ -7,18 +7,17 @@ import signal
 import subprocess
 import sysconfig
 import time
-from collections import Counter
 from pathlib import Path
 
 from gprofiler.argtypes import positive_integer
 from gprofiler.discovery.catalog import DiscoveredProcess
 from gprofiler.discovery.procfs import is_running
 from gprofiler.discovery.runtimes import PYTHON
+from gprofiler.output.collapsed import parse_tool_output
 from gprofiler.profilers.base import ProfilerContext, ProfilerUnavailableError, RuntimeProfiler
 from gprofiler.profilers.python_versions import PackageVersions
 from gprofiler.profilers.registry import ProfilerOption, ProfilerSpec, register
 from gprofiler.runner import ChildProcess, StoppedError, ToolError
-from gprofiler.stacks.escaping import escape_frame
 from gprofiler.stacks.merge import RuntimeResult
 from gprofiler.stacks.model import StackCounts
 
@@ -61,14 +60,7 @@ def pyspy_argv(
 
 def parse_pyspy_raw(text: str, comm: str) -> StackCounts:
     """py-spy's raw output (`frame;frame;... count`, root first) as stacks under `comm`."""
-    stacks: StackCounts = Counter()
-    for line in text.splitlines():
-        frames, _, count = line.rpartition(" ")
-        if not frames or not count.isdigit():
-            continue
-        stack = (comm, *(escape_frame(frame) + PYTHON_SUFFIX for frame in frames.split(";")))
-        stacks[stack] += int(count)
-    return stacks
+    return parse_tool_output(text, comm, lambda frame: frame + PYTHON_SUFFIX)
 
 
 def pyspy_error(stderr: str) -> str:

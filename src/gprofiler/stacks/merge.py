@@ -49,8 +49,16 @@ def scale_randomly(counts: StackCounts, ratio: float, rng: random.Random) -> Sta
 
 def with_error_frame(counts: StackCounts, reason: str, label: str = "Profiling error") -> StackCounts:
     """perf's stacks for a process, with `[Profiling error: reason]` right after the process name."""
-    frame = error_frame(reason, label)
-    return Counter({(stack[0], frame, *stack[1:]): count for stack, count in counts.items()})
+    return after_comm(counts, error_frame(reason, label))
+
+
+def after_comm(counts: StackCounts, frame: str) -> StackCounts:
+    """The same stacks with `frame` right after the process name."""
+    with_frame: StackCounts = Counter()
+    for stack, count in counts.items():
+        new_stack = (stack[0], frame, *stack[1:])
+        with_frame[new_stack] += count
+    return with_frame
 
 
 def merge_runtime_results(
@@ -88,12 +96,5 @@ def insert_after_comm(stacks: PidStacks, frames_by_pid: dict[int, str]) -> PidSt
     result: PidStacks = {}
     for pid, counts in stacks.items():
         frame = frames_by_pid.get(pid)
-        if frame is None:
-            result[pid] = counts
-            continue
-        with_frame: StackCounts = Counter()
-        for stack, count in counts.items():
-            new_stack = (stack[0], frame, *stack[1:])
-            with_frame[new_stack] += count
-        result[pid] = with_frame
+        result[pid] = counts if frame is None else after_comm(counts, frame)
     return result
