@@ -101,21 +101,26 @@ def java_classes() -> Iterator[Path]:
 
 @contextmanager
 def running(*argv: str | Path, cwd: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    """A target program for the length of the block; killed and reaped afterwards."""
-    process = subprocess.Popen(
-        [str(arg) for arg in argv],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        cwd=cwd,
-    )
-    try:
-        time.sleep(0.2)
-        yield process
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    """A target program for the length of the block; killed and reaped afterwards.
+
+    Without `cwd` it runs in a scratch directory, so files a target drops into its working
+    directory (node 20 with --perf-basic-prof writes isolate-*-v8.log there) never land in the repo.
+    """
+    with tempfile.TemporaryDirectory(prefix="gp-target-") as scratch:
+        process = subprocess.Popen(
+            [str(arg) for arg in argv],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=cwd or scratch,
+        )
+        try:
+            time.sleep(0.2)
+            yield process
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 @dataclass
