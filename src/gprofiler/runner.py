@@ -25,6 +25,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import IO, Any
 
+from gprofiler.bundle import child_environment, launch_argv
+
 logger = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
@@ -102,7 +104,7 @@ class ChildProcess:
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL_LINES)
         try:
             self.popen = subprocess.Popen(
-                self.argv,
+                launch_argv(self.argv),
                 stdin=stdin,
                 stdout=stdout,
                 stderr=subprocess.PIPE,
@@ -111,7 +113,7 @@ class ChildProcess:
                 # PDEATHSIG needs code in the child, which forces fork() instead of vfork(): worth it
                 # for long-lived children only; short-lived ones end by themselves anyway.
                 preexec_fn=_make_child_setup(os.getpid()) if die_with_parent else None,
-                env=env,
+                env=child_environment(env),
                 close_fds=True,
             )
         except FileNotFoundError as error:

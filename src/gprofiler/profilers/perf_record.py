@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from gprofiler.bundle import bundled_tool
 from gprofiler.runner import ChildProcess, StoppedError, ToolError
 
 logger = logging.getLogger(__name__)
@@ -35,12 +36,12 @@ class PerfError(Exception):
 
 
 def find_perf(explicit_path: str | None) -> str:
-    """The perf binary to use: `--perf-path` if given, else the first `perf` on PATH."""
+    """The perf binary to use: `--perf-path` if given, else the executable's own, else `perf` on PATH."""
     if explicit_path:
         if not (os.path.isfile(explicit_path) and os.access(explicit_path, os.X_OK)):
             raise PerfError(f"--perf-path {explicit_path} is not an executable file")
         return explicit_path
-    found = shutil.which("perf")
+    found = bundled_tool("perf") or shutil.which("perf")
     if found is None:
         raise PerfError(f"perf was not found on PATH: {PERF_INSTALL_HINT}")
     return found

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from gprofiler.argtypes import positive_integer
+from gprofiler.bundle import bundled_tool
 from gprofiler.discovery.catalog import DiscoveredProcess
 from gprofiler.discovery.procfs import is_running
 from gprofiler.discovery.runtimes import PYTHON
@@ -30,12 +31,16 @@ DEFAULT_MAX_PROCESSES = 64
 
 
 def find_pyspy(explicit_path: str | None) -> str:
-    """`--python-pyspy-path`, else the py-spy installed with this package, else PATH."""
+    """`--python-pyspy-path`, else the executable's own, else the one installed with gprofiler, else PATH."""
     if explicit_path:
         if os.path.isfile(explicit_path) and os.access(explicit_path, os.X_OK):
             return explicit_path
         raise ProfilerUnavailableError(f"py-spy not found at {explicit_path}")
-    found = shutil.which("py-spy", path=sysconfig.get_path("scripts")) or shutil.which("py-spy")
+    found = (
+        bundled_tool("py-spy")
+        or shutil.which("py-spy", path=sysconfig.get_path("scripts"))
+        or shutil.which("py-spy")
+    )
     if found is None:
         raise ProfilerUnavailableError("py-spy not found (pip install py-spy, or pass --python-pyspy-path)")
     return found
