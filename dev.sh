@@ -6,6 +6,8 @@
 #   ./dev.sh profile      setup, then profile this machine for 30 s and print the flame graph's path
 #   ./dev.sh setup-test   setup plus what the tests need (gcc, chromium, golang, JDK, dev tools)
 #   ./dev.sh test         setup-test, then ruff, mypy and the whole pytest suite
+#   ./dev.sh exe          setup, then build/<arch>/gprofiler, the single-file executable
+#   ./dev.sh deb          exe, then build/gprofiler_<version>_amd64.deb
 #   ./dev.sh lint         ruff + mypy only
 #   ./dev.sh bench        the benchmarks in benchmarks/ (figures, not pass/fail)
 set -euo pipefail
@@ -80,6 +82,20 @@ setup_test() {
     apt_install gcc libc6-dev chromium golang-go openjdk-17-jdk-headless
 }
 
+build_exe() {
+    # Rebuilt only when something that goes into it changed (the build takes about a minute).
+    setup
+    local inputs
+    mapfile -t inputs < <(find src/gprofiler scripts/build_executable.sh scripts/exe pyproject.toml \
+        -type f ! -path '*/__pycache__/*' | sort)
+    if [ -x "build/$(uname -m)/gprofiler" ] && stamp_current exe "${inputs[@]}" /usr/bin/perf; then
+        return
+    fi
+    log "building the single-file executable"
+    ./scripts/build_executable.sh
+    stamp_write exe "${inputs[@]}" /usr/bin/perf
+}
+
 require_root() {
     if [ "$(id -u)" -ne 0 ]; then
         echo "this needs root (perf samples every process): run it with sudo" >&2
@@ -99,6 +115,7 @@ case "${1:-}" in
             --log-file "$out/gprofiler.log" --pid-file "$out/gprofiler.pid"
         echo "flame graph: $(readlink -f "$out/last_flamegraph.html")"
         ;;
+    exe) build_exe ;;
     lint)
         setup
         "$VENV/bin/ruff" check .
@@ -111,6 +128,7 @@ case "${1:-}" in
         "$VENV/bin/ruff" check .
         "$VENV/bin/ruff" format --check .
         "$VENV/bin/mypy"
+        build_exe
         "$VENV/bin/pytest" -q "${@:2}"
         ;;
     bench)
@@ -122,7 +140,7 @@ case "${1:-}" in
         done
         ;;
     *)
-        sed -n '2,11p' "$0" >&2
+        sed -n '2,13p' "$0" >&2
         exit 2
         ;;
 esac

@@ -30,6 +30,7 @@ from gprofiler.preconditions import (
     remove_stale_workdirs,
     require_init_pid_namespace,
     require_root,
+    resolve_proc_root,
     write_pid_file,
 )
 from gprofiler.profilers.base import ProfilerContext, RuntimeProfiler
@@ -93,9 +94,12 @@ def _runtime_profilers(config: AgentConfig, context: ProfilerContext) -> list[Ru
 
 
 def _run_in(
-    workdir: Path, config: AgentConfig, assets: FlamegraphAssets | None, stop: threading.Event
+    workdir: Path,
+    config: AgentConfig,
+    assets: FlamegraphAssets | None,
+    stop: threading.Event,
+    proc_root: Path,
 ) -> int:
-    proc_root = Path("/proc")
     perf = None
     if config.perf_mode != DISABLED:
         perf = PerfProfiler(
@@ -119,7 +123,7 @@ def _run_in(
     )
     sink = LocalFilesSink(config.output_dir, flamegraph=assets, rotating=config.rotating_output)
     metadata = static_metadata(config.run_arguments, time.time(), proc_root)
-    agent = Agent(config, perf, runtime, [sink], stop, HostMetricsMonitor(stop), metadata)
+    agent = Agent(config, perf, runtime, [sink], stop, HostMetricsMonitor(stop, proc_root), metadata)
     enabled = [f"{name} {mode}" for name, mode in config.profiler_modes.items() if mode != DISABLED]
     logger.info(
         "gprofiler %s: %s at %d Hz, %s of %ds, writing to %s",
@@ -144,6 +148,9 @@ def _profile(config: AgentConfig, stop_event: threading.Event) -> int:
     require_root()
     if config.pid_ns_check:
         require_init_pid_namespace()
+    proc_root = resolve_proc_root(config.proc_root)
+    if proc_root != Path("/proc"):
+        logger.info("discovering processes in %s", proc_root)
     lock = acquire_instance_lock()
     try:
         assets = _prepare(config)
@@ -151,7 +158,7 @@ def _profile(config: AgentConfig, stop_event: threading.Event) -> int:
         try:
             workdir = make_workdir()
             try:
-                return _run_in(workdir, config, assets, stop_event)
+                return _run_in(workdir, config, assets, stop_event, proc_root)
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
         finally:

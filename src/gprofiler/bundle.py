@@ -32,9 +32,14 @@ _STATICX_LOADER = ".staticx.interp"
 _ORIGINAL_LIBRARY_PATH = "LD_LIBRARY_PATH_ORIG"
 
 
+def tools_dir() -> Path:
+    """Where the executable keeps its tools (absent from a pip install)."""
+    return Path(str(resources.files("gprofiler") / "resources" / "bin"))
+
+
 def bundled_tool(name: str) -> str | None:
     """The path of a tool shipped inside the package (the executable's perf and py-spy), if any."""
-    candidate = Path(str(resources.files("gprofiler") / "resources" / "bin" / name))
+    candidate = tools_dir() / name
     if candidate.is_file() and os.access(candidate, os.X_OK):
         return str(candidate)
     return None
@@ -64,8 +69,7 @@ def _needs_loader(path: str) -> bool:
 
 
 def _is_bundled(path: str) -> bool:
-    folder = Path(str(resources.files("gprofiler") / "resources" / "bin"))
-    return Path(path).parent == folder
+    return Path(path).parent == tools_dir()
 
 
 @functools.cache

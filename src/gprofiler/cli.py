@@ -108,6 +108,12 @@ def _add_process_arguments(parser: argparse.ArgumentParser) -> None:
         default=True,
         help="Start even when not in the host's PID namespace (processes outside it will be missed)",
     )
+    parser.add_argument(
+        "--proc-root",
+        metavar="PATH",
+        help="The host's /proc as mounted in the agent's container (default: /host/proc when it is the "
+        "/proc of the agent's PID namespace, else /proc)",
+    )
     logging_group = parser.add_argument_group("logging")
     logging_group.add_argument(
         "--log-file", default=DEFAULT_LOG_FILE, help="Rotating log file; empty to log to stderr only"

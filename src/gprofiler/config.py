@@ -27,6 +27,7 @@ class AgentConfig:
     pid_file: str
     disable_core_files: bool
     pid_ns_check: bool
+    proc_root: str | None
     log_file: str
     log_rotate_max_size: int
     log_rotate_backup_count: int
@@ -55,6 +56,7 @@ class AgentConfig:
             pid_file=args.pid_file,
             disable_core_files=args.disable_core_files,
             pid_ns_check=args.pid_ns_check,
+            proc_root=args.proc_root,
             log_file=args.log_file,
             log_rotate_max_size=args.log_rotate_max_size,
             log_rotate_backup_count=args.log_rotate_backup_count,

@@ -36,6 +36,38 @@ def require_init_pid_namespace() -> None:
         )
 
 
+# Where a container's operator mounts the host's /proc (`-v /proc:/host/proc:ro`), as other agents expect.
+HOST_PROC_MOUNT = Path("/host/proc")
+
+
+def _is_own_procfs(path: Path) -> bool:
+    """A procfs of this process's PID namespace: its `self` link names this process."""
+    try:
+        return os.readlink(path / "self") == str(os.getpid())
+    except OSError:
+        return False
+
+
+def resolve_proc_root(explicit: str | None, host_mount: Path = HOST_PROC_MOUNT) -> Path:
+    """The /proc the agent discovers processes in: `--proc-root`, else /host/proc when usable, else /proc.
+
+    Only a procfs of the agent's own PID namespace will do: perf and the runtime profilers name
+    processes by their PID in that namespace, so a host /proc seen from a container with its own
+    PID namespace would pair every sample with the wrong process.
+    """
+    if explicit:
+        root = Path(explicit)
+        if not _is_own_procfs(root):
+            raise PreconditionError(
+                f"--proc-root {explicit} is not the /proc of this agent's PID namespace: mount the host's "
+                "/proc there and share the host's PID namespace (docker run --pid=host, hostPID: true)"
+            )
+        return root
+    if _is_own_procfs(host_mount):
+        return host_mount
+    return Path("/proc")
+
+
 def acquire_instance_lock(name: str = LOCK_NAME) -> socket.socket:
     """Bind an abstract UNIX socket: the kernel releases it when this process dies, however it dies.
 

@@ -301,3 +301,14 @@ def processes_mentioning(text: str) -> list[int]:
         if text in cmdline and not is_gone(int(entry.name)):
             found.append(int(entry.name))
     return found
+
+
+EXECUTABLE = ROOT / "build" / os.uname().machine / "gprofiler"
+
+
+@pytest.fixture(scope="session")
+def executable() -> Path:
+    """The single-file build; `./dev.sh test` (re)builds it first, a bare pytest run builds it if missing."""
+    if not EXECUTABLE.exists():
+        subprocess.run([str(ROOT / "scripts" / "build_executable.sh")], check=True, timeout=900)
+    return EXECUTABLE

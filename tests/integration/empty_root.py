@@ -1,9 +1,12 @@
-"""Run a program alone in an empty root filesystem: `unshare --mount -- python3 empty_root.py ROOT OUT PROGRAM ARGS...`.
+"""Run a program alone in an empty root filesystem.
 
-Inside a private mount namespace, ROOT becomes a fresh tmpfs holding only PROGRAM (as /PROGRAM's
-name), a new /proc, the host's /sys and /dev, an empty /tmp, and OUT bind-mounted at /out; then the
-program is executed chrooted there. It is how the tests prove the executable needs nothing from the
-host's filesystem, the way a host with nothing installed would run it.
+    unshare --mount -- python3 empty_root.py ROOT OUT [--host-proc] PROGRAM ARGS...
+
+Inside the private mount namespace, ROOT becomes a fresh tmpfs holding only PROGRAM (under its
+own name), a new /proc, the host's /sys and /dev, an empty /tmp, and OUT bind-mounted at /out; with
+--host-proc, another procfs at /host/proc as a container's operator would mount the host's. Then the
+program runs chrooted there. The tests prove this way that the executable needs nothing from the
+host's filesystem.
 """
 
 import os
@@ -17,7 +20,9 @@ def mount(*argv: str) -> None:
 
 
 def main() -> None:
-    root, out, program, *args = sys.argv[1:]
+    root, out, *rest = sys.argv[1:]
+    host_proc = rest[0] == "--host-proc"
+    program, *args = rest[1:] if host_proc else rest
     mount("--make-rprivate", "/")
     mount("-t", "tmpfs", "-o", "mode=0755", "emptyroot", root)
     for folder in ("proc", "sys", "dev", "tmp", "out"):
@@ -27,6 +32,9 @@ def main() -> None:
     mount("--rbind", "/dev", os.path.join(root, "dev"))
     mount("-t", "tmpfs", "-o", "mode=1777", "emptytmp", os.path.join(root, "tmp"))
     mount("--bind", out, os.path.join(root, "out"))
+    if host_proc:
+        os.makedirs(os.path.join(root, "host", "proc"))
+        mount("-t", "proc", "proc", os.path.join(root, "host", "proc"))
     name = os.path.basename(program)
     shutil.copy2(program, os.path.join(root, name))
     os.chroot(root)

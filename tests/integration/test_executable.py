@@ -1,0 +1,97 @@
+"""The single-file executable (scripts/build_executable.sh) on a machine where nothing is installed."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from gprofiler import __version__
+from tests.integration.conftest import (
+    PYTHON,
+    TARGETS,
+    chain_share,
+    parse_profile,
+    running,
+    wait_for,
+)
+
+EMPTY_ROOT = Path(__file__).with_name("empty_root.py")
+
+
+def _run_in_empty_root(
+    executable: Path, tmp_path: Path, *args: str, host_proc: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """The executable chrooted into an empty tmpfs (plus /proc, /sys, /dev, /tmp), writing to /out."""
+    root, out = tmp_path / "root", tmp_path / "out"
+    root.mkdir()
+    out.mkdir()
+    helper = [sys.executable, str(EMPTY_ROOT), str(root), str(out), *(["--host-proc"] if host_proc else [])]
+    return subprocess.run(
+        ["unshare", "--mount", "--", *helper, str(executable), "-o", "/out", "--log-file", "", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_version_is_the_packages(executable: Path) -> None:
+    result = subprocess.run([str(executable), "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == __version__
+
+
+def test_profiles_native_and_kernel_stacks_in_an_empty_root(
+    executable: Path, busy_fp: Path, tmp_path: Path
+) -> None:
+    # dd spends its time in the kernel: reading /dev/urandom is the kernel's ChaCha20.
+    with running(busy_fp, "30"), running("dd", "if=/dev/urandom", "of=/dev/null", "bs=64k"):
+        result = _run_in_empty_root(executable, tmp_path, "-d", "3", "--perf-mode", "dwarf")
+    assert result.returncode == 0, result.stderr
+    profile = parse_profile(tmp_path / "out" / "last_profile.col")
+    busy = profile.of_process(busy_fp.name)
+    assert sum(busy.values()) > 0.5 * 3 * 11
+    assert chain_share(busy) > 0.8  # DWARF unwinding: the bundled perf with its bundled libdw
+    dd = profile.of_process("dd")
+    in_kernel = sum(count for stack, count in dd.items() if any(frame.endswith("_[k]") for frame in stack))
+    assert in_kernel > 0.5 * sum(dd.values()) > 0, dd
+    # The bundled perf names itself perf, not after the loader it is started through.
+    assert not any(stack[1] == ".staticx.interp" for stack in profile.stacks)
+
+
+def test_bundled_pyspy_profiles_python_from_an_empty_root_using_host_proc(
+    executable: Path, tmp_path: Path
+) -> None:
+    with running(PYTHON, TARGETS / "busy.py", "30"):
+        result = _run_in_empty_root(executable, tmp_path, "-d", "3", host_proc=True)
+    assert result.returncode == 0, result.stderr
+    assert "discovering processes in /host/proc" in result.stderr
+    profile = parse_profile(tmp_path / "out" / "last_profile.col")
+    python = profile.of_app(str(TARGETS / "busy.py"))
+    names = {frame.split(" (", 1)[0] for stack in python for frame in stack if frame.endswith("_[p]")}
+    assert {"gp_outer", "gp_middle", "gp_leaf"} <= names, names
+
+
+def test_extraction_directories_are_removed_on_sigterm(executable: Path, tmp_path: Path) -> None:
+    scratch, out = tmp_path / "tmp", tmp_path / "out"
+    scratch.mkdir()
+    agent = subprocess.Popen(
+        [str(executable), "--continuous", "-d", "2", "-o", str(out), "--log-file", ""],
+        env={"PATH": os.environ["PATH"], "TMPDIR": str(scratch)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: any(out.glob("profile_*.col")), 60, "the first profile")
+        assert {path.name.split("-")[0][:4] for path in scratch.iterdir()} >= {"_MEI", "stat"}
+        for path in scratch.iterdir():
+            assert path.stat().st_mode & 0o077 == 0, f"{path} is readable by others"
+        agent.send_signal(signal.SIGTERM)
+        _, stderr = agent.communicate(timeout=30)
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+    assert agent.returncode == 0, stderr
+    assert list(scratch.iterdir()) == []
