@@ -8,6 +8,7 @@
 #   ./dev.sh test         setup-test, then ruff, mypy and the whole pytest suite
 #   ./dev.sh exe          setup, then build/<arch>/gprofiler, the single-file executable
 #   ./dev.sh deb          exe, then build/gprofiler_<version>_amd64.deb
+#   ./dev.sh image        exe, then the container image gprofiler:<version> (podman, or docker)
 #   ./dev.sh lint         ruff + mypy only
 #   ./dev.sh bench        the benchmarks in benchmarks/ (figures, not pass/fail)
 set -euo pipefail
@@ -80,6 +81,8 @@ setup() {
 setup_test() {
     setup
     apt_install gcc libc6-dev chromium golang-go openjdk-17-jdk-headless
+    # packaging tests: the image (podman), the .deb (lintian) and its unit (systemd-analyze)
+    apt_install podman lintian systemd
 }
 
 build_exe() {
@@ -94,6 +97,20 @@ build_exe() {
     log "building the single-file executable"
     ./scripts/build_executable.sh
     stamp_write exe "${inputs[@]}" /usr/bin/perf
+}
+
+build_image() {
+    build_exe
+    local engine="${CONTAINER_ENGINE:-}"
+    if [ -z "$engine" ]; then
+        command -v podman >/dev/null 2>&1 || command -v docker >/dev/null 2>&1 || apt_install podman
+        engine="$(command -v podman || command -v docker)"
+    fi
+    local version; version="$("build/$(uname -m)/gprofiler" --version)"
+    scripts/stage_image_root.sh build/image-root "build/$(uname -m)/gprofiler"
+    log "building the image gprofiler:$version with $engine"
+    "$engine" build --quiet --build-arg EXECUTABLE_FROM=prebuilt --build-arg "GPROFILER_VERSION=$version" \
+        -t "gprofiler:$version" -t gprofiler:latest .
 }
 
 require_root() {
@@ -116,6 +133,7 @@ case "${1:-}" in
         echo "flame graph: $(readlink -f "$out/last_flamegraph.html")"
         ;;
     exe) build_exe ;;
+    image) build_image ;;
     lint)
         setup
         "$VENV/bin/ruff" check .
@@ -140,7 +158,7 @@ case "${1:-}" in
         done
         ;;
     *)
-        sed -n '2,13p' "$0" >&2
+        sed -n '2,14p' "$0" >&2
         exit 2
         ;;
 esac

@@ -8,7 +8,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -312,3 +312,31 @@ def executable() -> Path:
     if not EXECUTABLE.exists():
         subprocess.run([str(ROOT / "scripts" / "build_executable.sh")], check=True, timeout=900)
     return EXECUTABLE
+
+
+EMPTY_ROOT = Path(__file__).with_name("empty_root.py")
+
+
+def run_chrooted(
+    tmp_path: Path,
+    command: Sequence[str],
+    *,
+    copy: Path | None = None,
+    out_at: str = "/out",
+    host_proc: bool = False,
+    env: Sequence[str] = (),
+) -> subprocess.CompletedProcess[str]:
+    """`command` chrooted by tests/integration/empty_root.py; its output directory is tmp_path/out."""
+    root, out = tmp_path / "root", tmp_path / "out"
+    root.mkdir(exist_ok=True)
+    out.mkdir()
+    helper = [sys.executable, str(EMPTY_ROOT), "--root", str(root), "--out", str(out), "--out-at", out_at]
+    if copy is not None:
+        helper += ["--copy", str(copy)]
+    if host_proc:
+        helper.append("--host-proc")
+    for variable in env:
+        helper += ["--env", variable]
+    return subprocess.run(
+        ["unshare", "--mount", "--", *helper, "--", *command], capture_output=True, text=True, timeout=120
+    )

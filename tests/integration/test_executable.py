@@ -3,7 +3,6 @@
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 from gprofiler import __version__
@@ -12,27 +11,18 @@ from tests.integration.conftest import (
     TARGETS,
     chain_share,
     parse_profile,
+    run_chrooted,
     running,
     wait_for,
 )
-
-EMPTY_ROOT = Path(__file__).with_name("empty_root.py")
 
 
 def _run_in_empty_root(
     executable: Path, tmp_path: Path, *args: str, host_proc: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    """The executable chrooted into an empty tmpfs (plus /proc, /sys, /dev, /tmp), writing to /out."""
-    root, out = tmp_path / "root", tmp_path / "out"
-    root.mkdir()
-    out.mkdir()
-    helper = [sys.executable, str(EMPTY_ROOT), str(root), str(out), *(["--host-proc"] if host_proc else [])]
-    return subprocess.run(
-        ["unshare", "--mount", "--", *helper, str(executable), "-o", "/out", "--log-file", "", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    """The executable alone in an empty tmpfs root (plus /proc, /sys, /dev, /tmp), writing to /out."""
+    command = [f"/{executable.name}", "-o", "/out", "--log-file", "", *args]
+    return run_chrooted(tmp_path, command, copy=executable, host_proc=host_proc)
 
 
 def test_version_is_the_packages(executable: Path) -> None:
