@@ -2,6 +2,7 @@
 
 import json
 import signal
+import socket
 import subprocess
 import time
 from collections import Counter
@@ -67,6 +68,26 @@ def test_jvm_in_its_own_pid_and_mount_namespace(agent: AgentFiles, java_classes:
         result = agent.run("-d", "4")
     assert result.returncode == 0, result.stderr
     assert _busy_share(parse_profile(agent.output / "last_profile.col").of_app("java: Busy")) > 0.8
+
+
+def test_stale_attach_socket_left_by_another_user_is_replaced(agent: AgentFiles, java_classes: Path) -> None:
+    """A killed root JVM's /tmp/.java_pid1 meets a new JVM that is PID 1 in its namespace, run as nobody.
+
+    The JVM cannot rename its socket over root's file in the sticky /tmp, so without clearing the
+    stale one it would never answer.
+    """
+    stale = Path("/tmp/.java_pid1")
+    stale.unlink(missing_ok=True)
+    with socket.socket(socket.AF_UNIX) as leftover:
+        leftover.bind(str(stale))  # a socket file nobody listens on, owned by root
+    command = ["unshare", "--pid", "--fork", "--mount-proc", "--mount", "setpriv", "--reuid=65534",
+               "--regid=65534", "--clear-groups", "java", "-cp", str(java_classes)]  # fmt: skip
+    with running(*command, "Busy", "60", cwd=Path("/tmp")):
+        time.sleep(JVM_AGE)
+        result = agent.run("-d", "4")
+    assert result.returncode == 0, result.stderr
+    assert _busy_share(parse_profile(agent.output / "last_profile.col").of_app("java: Busy")) > 0.8
+    assert "removed the stale attach socket /tmp/.java_pid1" in agent.log.read_text()
 
 
 def test_jvm_exiting_mid_cycle_gets_an_error_frame(

@@ -16,6 +16,7 @@ Safety as root next to untrusted containers:
 
 import contextlib
 import ctypes
+import logging
 import os
 import signal
 import socket
@@ -27,6 +28,8 @@ from pathlib import Path
 
 from gprofiler.discovery.rootfs import open_in_root, unlink_in_root
 
+logger = logging.getLogger(__name__)
+
 PROTOCOL_VERSION = "1"
 _MAX_REPLY = 8 << 20
 _SYS_SETRESUID = 117  # x86_64
@@ -36,6 +39,10 @@ _SYSCALLS = {"aarch64": (147, 149)}  # setresuid, setresgid
 
 class AttachError(Exception):
     """The JVM could not be attached to, or refused the command."""
+
+
+class StaleSocketError(AttachError):
+    """The socket file at the attach path refuses connections: nobody listens on it any more."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +77,12 @@ def _connect_as(target: JvmTarget, timeout: float) -> socket.socket:
             raise AttachError(f"{target.socket_path} in pid {target.pid} is not a socket")
         address = f"/proc/self/fd/{fd}"
         if (target.uid, target.gid) == (os.geteuid(), os.getegid()):
-            return _connect(address, timeout)
+            try:
+                return _connect(address, timeout)
+            except ConnectionRefusedError as error:
+                raise StaleSocketError(
+                    f"the attach socket of pid {target.pid} refuses connections"
+                ) from error
         outcome: dict[str, object] = {}
 
         def connect_with_target_credentials() -> None:
@@ -93,6 +105,8 @@ def _connect_as(target: JvmTarget, timeout: float) -> socket.socket:
             connected = outcome["socket"]
             assert isinstance(connected, socket.socket)
             return connected
+        if isinstance(outcome.get("error"), ConnectionRefusedError):
+            raise StaleSocketError(f"the attach socket of pid {target.pid} refuses connections")
         raise AttachError(f"cannot connect to the attach socket of pid {target.pid}: {outcome.get('error')}")
     finally:
         os.close(fd)
@@ -109,13 +123,15 @@ def _connect(address: str, timeout: float) -> socket.socket:
     return sock
 
 
-def _socket_exists(target: JvmTarget) -> bool:
+def _socket_identity(target: JvmTarget) -> tuple[int, int, int] | None:
+    """(inode, owner, change time) of the JVM's attach socket file; None if there is no socket."""
     try:
         fd = open_in_root(target.root, target.socket_path, getattr(os, "O_PATH", 0))
     except OSError:
-        return False
+        return None
     try:
-        return stat.S_ISSOCK(os.fstat(fd).st_mode)
+        info = os.fstat(fd)
+        return (info.st_ino, info.st_uid, info.st_ctime_ns) if stat.S_ISSOCK(info.st_mode) else None
     finally:
         os.close(fd)
 
@@ -140,15 +156,52 @@ def _create_trigger(target: JvmTarget) -> str:
     raise AttachError(f"cannot create the attach trigger file for pid {target.pid}")
 
 
-def ensure_listening(target: JvmTarget, timeout: float, cancel: threading.Event | None = None) -> None:
-    """Make the JVM open its attach socket (trigger file + SIGQUIT) unless it already has."""
-    if _socket_exists(target):
+def _is_listening(target: JvmTarget) -> bool:
+    """Whether anything accepts connections on the attach path (probed as root, whoever owns it)."""
+    fd = open_in_root(target.root, target.socket_path, getattr(os, "O_PATH", 0))
+    try:
+        with _connect(f"/proc/self/fd/{fd}", 1.0):
+            return True
+    except ConnectionRefusedError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _clear_stale_socket(target: JvmTarget) -> None:
+    """Remove a socket file nobody listens on any more, left by an earlier process with the same PID.
+
+    Stale sockets come from JVMs killed before they could clean up, met again through PID reuse or a
+    /tmp shared between PID namespaces. The JVM cannot replace one owned by another user itself
+    (/tmp is sticky), so it would never open its socket.
+    """
+    if _is_listening(target):
+        raise AttachError(
+            f"{target.socket_path} in pid {target.pid}'s filesystem belongs to another live process "
+            "(a /tmp shared between PID namespaces?)"
+        )
+    unlink_in_root(target.root, target.socket_path)
+    logger.info("removed the stale attach socket %s of pid %d", target.socket_path, target.pid)
+
+
+def ensure_listening(
+    target: JvmTarget, timeout: float, cancel: threading.Event | None = None, *, stale: bool = False
+) -> None:
+    """Make the JVM open its attach socket (trigger file + SIGQUIT) unless it already has.
+
+    A socket file owned by another user than the JVM's, or one known to refuse connections
+    (`stale`), is not the JVM's: it is cleared first.
+    """
+    found = _socket_identity(target)
+    if found is not None and found[1] == target.uid and not stale:
         return
+    if found is not None:
+        _clear_stale_socket(target)
     trigger = _create_trigger(target)
     try:
         os.kill(target.pid, signal.SIGQUIT)
         deadline = time.monotonic() + timeout
-        while not _socket_exists(target):
+        while _socket_identity(target) is None:
             if time.monotonic() > deadline:
                 raise AttachError(f"pid {target.pid} did not open its attach socket within {timeout:g}s")
             if cancel is not None and cancel.wait(0.05):
@@ -183,7 +236,12 @@ def parse_reply(reply: bytes) -> tuple[int, str]:
 def execute(target: JvmTarget, command: str, *args: str, timeout: float = 30.0) -> str:
     """Run one attach command (e.g. "jcmd", "VM.version") and return its output; AttachError if it fails."""
     ensure_listening(target, timeout)
-    with _connect_as(target, timeout) as sock:
+    try:
+        connection = _connect_as(target, timeout)
+    except StaleSocketError:
+        ensure_listening(target, timeout, stale=True)
+        connection = _connect_as(target, timeout)
+    with connection as sock:
         sock.sendall(encode_request(command, *args))
         chunks, size = [], 0
         while size < _MAX_REPLY:

@@ -183,7 +183,7 @@ class JavaProfiler(RuntimeProfiler):
         session: JfrRecording | ApSession
         if self.mode == "ap" and self.ap_library is not None:
             library = install_library(target, self.ap_library, f"/tmp/.{self.prefix}")
-            output = f"/tmp/{self.prefix}-{target.nspid}-{cycle}.collapsed"
+            output = f"/tmp/{self.prefix}-{target.pid}-{cycle}.collapsed"  # host PID: unique everywhere
             interval_ns = 1_000_000_000 // self.context.frequency
             session = ApSession.start(target, library, interval_ns, output, self.timeout)
         else:

@@ -115,10 +115,11 @@ def start_recording(
     target: JvmTarget, prefix: str, cycle: int, frequency: int, duration_s: int, timeout: float
 ) -> JfrRecording:
     host_visible = shares_our_mount_namespace(target)
-    settings = f"/tmp/{prefix}-{target.nspid}.jfc"
+    # Host PIDs in the names: JVMs in different PID namespaces may share a /tmp and an nspid.
+    settings = f"/tmp/{prefix}-{target.pid}.jfc"
     install_settings(target, settings, jfc_settings(period_ms(frequency)))
     name = f"{prefix}-{cycle}"
-    filename = f"/tmp/{prefix}-{target.nspid}-{cycle}.jfr"
+    filename = f"/tmp/{prefix}-{target.pid}-{cycle}.jfr"
     try:
         jcmd(target, start_command(name, settings, duration_s, filename), timeout=timeout)
     except BaseException:
