@@ -171,7 +171,6 @@ def _check_service_profiles_with_its_hardening(tmp_path: Path, java_classes: Pat
     assert any(frame.startswith("gp_leaf") for stack in python for frame in stack), "py-spy did not run"
     java = profile.of_app("java: Busy")
     assert any(frame == "Busy.leaf_[j]" for stack in java for frame in stack), "the JVM was not attached"
-    assert (out / "last_profile.col").resolve().stat().st_mode & 0o077 == 0  # UMask=0077
 
 
 def test_install_upgrade_remove_purge(
@@ -182,7 +181,8 @@ def test_install_upgrade_remove_purge(
     assert "systemd is not running" in install.stdout  # and says so
     assert WANTS.is_symlink() and os.readlink(WANTS) == str(UNIT)  # enabled
     assert ENVS.read_text() == Path("/opt/gprofiler/envs.sh.template").read_text()
-    assert ENVS.stat().st_mode & 0o777 == 0o600
+    assert ENVS.stat().st_mode & 0o777 == 0o600  # it may hold a token
+    assert Path("/var/lib/gprofiler").stat().st_mode & 0o777 == 0o700  # profiles name every process
     verify = subprocess.run(["systemd-analyze", "verify", str(UNIT)], capture_output=True, text=True)
     assert verify.returncode == 0 and verify.stderr == "", verify.stderr
     service = _unit()["Service"]

@@ -76,3 +76,18 @@ def test_creating_through_a_planted_symlink_is_refused(root: Path, tmp_path: Pat
     with pytest.raises(OSError):
         open_in_root(root, "/tmp/planted", os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     assert not (tmp_path / "host-new").exists()
+
+
+def test_created_files_and_directories_get_their_mode_whatever_the_umask(root: Path) -> None:
+    # gprofiler.service runs with UMask=0077; a JVM run as another user must still read these.
+    previous = os.umask(0o077)
+    try:
+        makedirs_in_root(root, "/tmp/agent/lib", 0o755)
+        os.close(
+            open_in_root(root, "/tmp/agent/lib/settings.jfc", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        )
+    finally:
+        os.umask(previous)
+    assert (root / "tmp" / "agent").stat().st_mode & 0o777 == 0o755
+    assert (root / "tmp" / "agent" / "lib").stat().st_mode & 0o777 == 0o755
+    assert (root / "tmp" / "agent" / "lib" / "settings.jfc").stat().st_mode & 0o777 == 0o644

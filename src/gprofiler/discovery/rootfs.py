@@ -81,7 +81,9 @@ def open_in_root(root: str | Path, path: str, flags: int = os.O_RDONLY, mode: in
     """An fd for `path` inside `root` (e.g. /proc/PID/root); the caller closes it.
 
     Symlinks in the directories are followed within the root; the final component must not be a
-    symlink (O_NOFOLLOW), so a swapped-in link fails with ELOOP instead of being followed.
+    symlink (O_NOFOLLOW), so a swapped-in link fails with ELOOP instead of being followed. With
+    O_CREAT the file gets exactly `mode`, whatever the agent's umask (a service may run with 0077,
+    and these files are for the target's user to read).
     """
     walk = _Walk(str(root))
     try:
@@ -95,7 +97,10 @@ def open_in_root(root: str | Path, path: str, flags: int = os.O_RDONLY, mode: in
                 walk = _Walk(str(root))
                 continue
             # O_NOFOLLOW: a symlink swapped in since the check fails (ELOOP/ENOTDIR), never followed.
-            return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=walk.current)
+            fd = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=walk.current)
+            if flags & os.O_CREAT:
+                os.fchmod(fd, mode)
+            return fd
         raise OSError(errno.ELOOP, "too many symbolic links", path)
     finally:
         walk.close()
@@ -123,7 +128,7 @@ def read_in_root(root: str | Path, path: str, limit: int) -> bytes:
 
 
 def makedirs_in_root(root: str | Path, path: str, mode: int = 0o755) -> None:
-    """mkdir -p inside `root`, each level created relative to its (verified) parent."""
+    """mkdir -p inside `root`, each level created relative to its (verified) parent, with exactly `mode`."""
     parts = _components(path)
     for depth in range(1, len(parts) + 1):
         walk = _Walk(str(root))
@@ -131,6 +136,11 @@ def makedirs_in_root(root: str | Path, path: str, mode: int = 0o755) -> None:
             name = _resolve_parent(walk, "/".join(parts[:depth]))
             try:
                 os.mkdir(name, mode, dir_fd=walk.current)
+                created = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=walk.current)
+                try:
+                    os.fchmod(created, mode)
+                finally:
+                    os.close(created)
             except FileExistsError:
                 # Already there (possibly a symlink): it must resolve, inside the root, to a directory.
                 os.close(open_in_root(root, "/".join(parts[:depth]), os.O_RDONLY | os.O_DIRECTORY))
