@@ -6,9 +6,11 @@ import dataclasses
 import logging
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -38,7 +40,12 @@ from gprofiler.profilers.perf import PerfProfiler
 from gprofiler.profilers.perf_record import PerfError
 from gprofiler.profilers.registry import DISABLED, registered
 from gprofiler.runner import StoppedError
+from gprofiler.sinks.base import ProfileSink
 from gprofiler.sinks.local_files import LocalFilesSink
+from gprofiler.sinks.remote_logs import RemoteLogsHandler
+from gprofiler.sinks.spool import Spool
+from gprofiler.sinks.studio_client import StudioClient
+from gprofiler.sinks.upload import UploadSetupError, UploadSink, connect, open_spool
 from gprofiler.system_info import static_metadata
 
 logger = logging.getLogger(__name__)
@@ -69,17 +76,44 @@ def _check_pids_exist(pids: tuple[int, ...] | None) -> None:
         raise PreconditionError(f"--pids: no such process: {', '.join(map(str, missing))}")
 
 
-def _prepare(config: AgentConfig) -> FlamegraphAssets | None:
+@dataclass(frozen=True)
+class _Outputs:
+    assets: FlamegraphAssets | None
+    client: StudioClient | None
+    spool: Spool | None
+
+
+def _prepare(config: AgentConfig) -> _Outputs:
     """Everything that must hold before profiling starts; raises PreconditionError otherwise."""
     if config.disable_core_files:
         disable_core_files()
-    prepare_output_dir(config.output_dir)
+    if config.output_dir is not None:
+        prepare_output_dir(config.output_dir)
     _check_pids_exist(config.pids)
-    assets = load_assets() if config.flamegraph else None
+    assets = load_assets() if config.flamegraph and config.output_dir is not None else None
+    client = spool = None
+    if config.upload is not None:
+        spool = open_spool(config.upload.spool_dir, config.upload.spool_max_bytes)
+        client = connect(StudioClient(config.upload.server, socket.gethostname()))
     stale = remove_stale_workdirs(Path(tempfile.gettempdir()))
     if stale:
         logger.info("removed %d work directories left by earlier agents", stale)
-    return assets
+    return _Outputs(assets, client, spool)
+
+
+def _sinks(config: AgentConfig, outputs: _Outputs, spawn_time: str) -> list[ProfileSink]:
+    sinks: list[ProfileSink] = []
+    if config.output_dir is not None:
+        sinks.append(
+            LocalFilesSink(config.output_dir, flamegraph=outputs.assets, rotating=config.rotating_output)
+        )
+    if config.upload is not None and outputs.client is not None and outputs.spool is not None:
+        logs = None
+        if config.upload.send_logs:
+            logs = RemoteLogsHandler(config.upload.api_server)
+            logging.getLogger("gprofiler").addHandler(logs)
+        sinks.append(UploadSink(outputs.client, outputs.spool, spawn_time, logs))
+    return sinks
 
 
 def _runtime_profilers(config: AgentConfig, context: ProfilerContext) -> list[RuntimeProfiler]:
@@ -96,7 +130,7 @@ def _runtime_profilers(config: AgentConfig, context: ProfilerContext) -> list[Ru
 def _run_in(
     workdir: Path,
     config: AgentConfig,
-    assets: FlamegraphAssets | None,
+    outputs: _Outputs,
     stop: threading.Event,
     proc_root: Path,
 ) -> int:
@@ -121,9 +155,9 @@ def _run_in(
         pids=config.pids,
         app_identifiers=config.app_identifiers,
     )
-    sink = LocalFilesSink(config.output_dir, flamegraph=assets, rotating=config.rotating_output)
     metadata = static_metadata(config.run_arguments, time.time(), proc_root)
-    agent = Agent(config, perf, runtime, [sink], stop, HostMetricsMonitor(stop, proc_root), metadata)
+    sinks = _sinks(config, outputs, str(metadata["spawn_time"]))
+    agent = Agent(config, perf, runtime, sinks, stop, HostMetricsMonitor(stop, proc_root), metadata)
     enabled = [f"{name} {mode}" for name, mode in config.profiler_modes.items() if mode != DISABLED]
     logger.info(
         "gprofiler %s: %s at %d Hz, %s of %ds, writing to %s",
@@ -132,7 +166,10 @@ def _run_in(
         config.frequency,
         "continuous cycles" if config.continuous else "one cycle",
         config.duration,
-        config.output_dir,
+        " and ".join(
+            ([str(config.output_dir)] if config.output_dir else [])
+            + ([config.upload.server.server_host] if config.upload else [])
+        ),
     )
     try:
         return agent.run()
@@ -141,7 +178,8 @@ def _run_in(
         runtime.stop()
         if perf is not None:
             perf.stop()
-        sink.close()
+        for sink in sinks:
+            sink.close()
 
 
 def _profile(config: AgentConfig, stop_event: threading.Event) -> int:
@@ -153,12 +191,12 @@ def _profile(config: AgentConfig, stop_event: threading.Event) -> int:
         logger.info("discovering processes in %s", proc_root)
     lock = acquire_instance_lock()
     try:
-        assets = _prepare(config)
+        outputs = _prepare(config)
         write_pid_file(config.pid_file)
         try:
             workdir = make_workdir()
             try:
-                return _run_in(workdir, config, assets, stop_event, proc_root)
+                return _run_in(workdir, config, outputs, stop_event, proc_root)
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
         finally:
@@ -182,7 +220,7 @@ def run_agent(config: AgentConfig) -> int:
         return _profile(config, stop_event)
     except StoppedError:
         return 0
-    except (PreconditionError, PerfError, FlamegraphAssetsMissingError) as error:
+    except (PreconditionError, PerfError, FlamegraphAssetsMissingError, UploadSetupError) as error:
         if stop_event.is_set():
             return 0
         logger.error("%s", error)

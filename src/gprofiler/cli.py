@@ -30,7 +30,11 @@ DEFAULT_LOG_BACKUP_COUNT = 1
 DEFAULT_PID_FILE = "/var/run/gprofiler.pid"
 DEFAULT_PROFILING_DURATION = 60
 DEFAULT_SAMPLING_FREQUENCY = 11
-SUBCOMMANDS = ("perf-collapse",)
+DEFAULT_SERVER_HOST = "http://127.0.0.1:8080"  # where `gprofiler-studio serve` listens
+DEFAULT_UPLOAD_TIMEOUT = 120
+DEFAULT_SPOOL_DIR = "/var/lib/gprofiler/spool"
+DEFAULT_SPOOL_MAX_MB = 256
+SUBCOMMANDS = ("perf-collapse", "upload-file")
 
 
 def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +57,67 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         default=False,
         help="Keep only the latest profile (and flame graph) in the output directory",
+    )
+
+
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where and as whom profiles are sent; shared by the agent and `upload-file`."""
+    group = parser.add_argument_group("upload")
+    group.add_argument("--token", help="The studio's token for this service (GPROFILER_TOKEN)")
+    group.add_argument("--service-name", help="The service these profiles belong to")
+    group.add_argument(
+        "--server-host",
+        default=DEFAULT_SERVER_HOST,
+        help="The studio's base URL (default: %(default)s)",
+    )
+    group.add_argument(
+        "--server-upload-timeout",
+        type=positive_integer,
+        default=DEFAULT_UPLOAD_TIMEOUT,
+        help="Seconds one upload may take (default: %(default)s)",
+    )
+    group.add_argument(
+        "--no-verify",
+        dest="verify",
+        action="store_false",
+        default=True,
+        help="Do not verify the server's TLS certificate",
+    )
+
+
+def _add_upload_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-u",
+        "--upload-results",
+        action="store_true",
+        default=False,
+        help="Upload every profile to the studio at --server-host",
+    )
+    add_server_arguments(parser)
+    group = parser.add_argument_group("upload spool")
+    group.add_argument(
+        "--api-server",
+        default=None,
+        help="Where the agent's logs are sent (default: --server-host)",
+    )
+    group.add_argument(
+        "--dont-send-logs",
+        dest="send_logs",
+        action="store_false",
+        default=True,
+        help="Do not send the agent's log to the server",
+    )
+    group.add_argument(
+        "--spool-dir",
+        default=DEFAULT_SPOOL_DIR,
+        help="Profiles wait here until the server has them, across restarts (default: %(default)s)",
+    )
+    group.add_argument(
+        "--spool-max-size",
+        type=positive_integer,
+        default=DEFAULT_SPOOL_MAX_MB,
+        metavar="MB",
+        help="Oldest waiting profiles are dropped beyond this size (default: %(default)s MB)",
     )
 
 
@@ -140,7 +205,7 @@ def _add_process_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-class _Parser(configargparse.ArgumentParser):  # type: ignore[misc]
+class OneLineErrorParser(configargparse.ArgumentParser):  # type: ignore[misc]
     """argparse's exit code 2, without the ten-line usage block burying the one line that matters."""
 
     def error(self, message: str) -> NoReturn:
@@ -150,7 +215,7 @@ class _Parser(configargparse.ArgumentParser):  # type: ignore[misc]
 
 def build_parser() -> argparse.ArgumentParser:
     """The agent's parser; every long option is also settable as GPROFILER_<OPTION> or in --config."""
-    parser = _Parser(
+    parser = OneLineErrorParser(
         prog="gprofiler",
         description="Profile every process on this machine and write collapsed stacks and flame graphs. "
         f"Subcommands: {', '.join(SUBCOMMANDS)} (see `gprofiler <subcommand> --help`).",
@@ -165,15 +230,45 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", is_config_file=True, help=f"Config file (default: {DEFAULT_CONFIG_FILE})")
     parser.add_argument("--version", action="version", version=__version__)
     _add_output_arguments(parser)
+    _add_upload_arguments(parser)
     _add_profiling_arguments(parser)
     add_profiler_arguments(parser)
     _add_process_arguments(parser)
     return parser
 
 
+def environment_variables() -> set[str]:
+    """The GPROFILER_* variables the agent reads: one per long option, named as ConfigArgParse names them."""
+    parser = build_parser()
+    assert isinstance(parser, configargparse.ArgumentParser)
+    names = set()
+    for action in parser._actions:
+        if isinstance(action, (argparse._HelpAction, argparse._VersionAction)) or not action.option_strings:
+            continue
+        keys = parser.get_possible_config_keys(action)
+        if keys and not getattr(action, "is_config_file_arg", False):
+            names.add(("gprofiler_" + keys[0].strip("-")).replace("-", "_").upper())
+    return names
+
+
+def server_arguments_error(args: argparse.Namespace) -> str | None:
+    """What is missing or wrong for talking to the server, if anything."""
+    if not args.token:
+        return "uploading needs --token (or GPROFILER_TOKEN)"
+    if not args.service_name or not args.service_name.isprintable() or len(args.service_name) > 256:
+        return "uploading needs --service-name: up to 256 printable characters"
+    if not args.server_host.startswith(("http://", "https://")):
+        return f"--server-host {args.server_host!r} must start with http:// or https://"
+    return None
+
+
 def _usage_error(args: argparse.Namespace) -> str | None:
-    if not args.output_dir:
-        return "Must pass at least one output method (--output-dir)"
+    if not args.output_dir and not args.upload_results:
+        return "Must pass at least one output method (--upload-results / --output-dir)"
+    if args.upload_results:
+        error = server_arguments_error(args)
+        if error:
+            return error
     if all(getattr(args, spec.mode_dest) == DISABLED for spec in registered()):
         return "every profiler is disabled; there is nothing to profile"
     return validate_profiler_arguments(args)
@@ -195,6 +290,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gprofiler.commands.perf_collapse import perf_collapse_main
 
         return perf_collapse_main(arguments[1:])
+    if arguments and arguments[0] == "upload-file":
+        from gprofiler.commands.upload_file import upload_file_main
+
+        return upload_file_main(arguments[1:])
     config = parse_agent_args(arguments)
     from gprofiler.agent import run_agent
 

@@ -7,14 +7,44 @@ from typing import Any
 
 from gprofiler.profilers.registry import registered
 
-# Options whose values stay out of the profile header's `run_arguments` (none are secret yet; the
-# upload token of a later version will be).
-_PRIVATE_OPTIONS: frozenset[str] = frozenset()
+# Options whose values stay out of the profile header's `run_arguments`.
+_PRIVATE_OPTIONS: frozenset[str] = frozenset({"token"})
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """The studio and how to reach it."""
+
+    server_host: str
+    token: str
+    service_name: str
+    timeout: int
+    verify: bool
+
+    @classmethod
+    def from_namespace(cls, args: argparse.Namespace) -> "ServerConfig":
+        return cls(
+            args.server_host.rstrip("/"),
+            args.token,
+            args.service_name,
+            args.server_upload_timeout,
+            args.verify,
+        )
+
+
+@dataclass(frozen=True)
+class UploadConfig:
+    server: ServerConfig
+    api_server: str  # where logs go
+    send_logs: bool
+    spool_dir: Path
+    spool_max_bytes: int
 
 
 @dataclass(frozen=True)
 class AgentConfig:
-    output_dir: Path
+    output_dir: Path | None
+    upload: UploadConfig | None
     duration: int
     frequency: int
     continuous: bool
@@ -42,8 +72,19 @@ class AgentConfig:
         run_arguments = {
             key: value for key, value in sorted(vars(args).items()) if key not in _PRIVATE_OPTIONS
         }
+        upload = None
+        if args.upload_results:
+            server = ServerConfig.from_namespace(args)
+            upload = UploadConfig(
+                server=server,
+                api_server=(args.api_server or server.server_host).rstrip("/"),
+                send_logs=args.send_logs,
+                spool_dir=Path(args.spool_dir),
+                spool_max_bytes=args.spool_max_size * 1024 * 1024,
+            )
         return cls(
-            output_dir=Path(args.output_dir),
+            output_dir=Path(args.output_dir) if args.output_dir else None,
+            upload=upload,
             duration=args.duration,
             frequency=args.frequency,
             continuous=args.continuous,

@@ -126,9 +126,10 @@ class Agent:
         processes = self.runtime.processes_of(pending, set(perf.stacks) | set(results))
         stacks = self.runtime.combine(perf.stacks, results, processes)
         table, index_of = metadata_table(_metadata_by_pid(stacks, processes, results))
+        metrics = self.metrics.take()
         header = profile_header(
             metadata=current_metadata(self.metadata, PROFILING_MODE),
-            metrics=self.metrics.take(),
+            metrics=metrics,
             start_time=start_time,
             end_time=end_time,
             application_metadata=table,
@@ -140,6 +141,7 @@ class Agent:
             collapsed=format_collapsed(header, stacks, app_index_of=index_of),
             samples=samples,
             hostname=str(self.metadata.get("hostname", "")),
+            metrics=dict(metrics),
         )
         for sink in self.sinks:
             sink.write(profile)

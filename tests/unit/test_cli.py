@@ -99,7 +99,18 @@ def _run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
         (["-o", "/tmp/x", "-d", "abc"], "'abc' is not an integer"),
         (["-o", "/tmp/x", "--perf-mode", "magic"], "invalid choice: 'magic'"),
         (["-o", "/tmp/x", "--pids", "12,x"], "'x' is not a process ID"),
-        ([], "Must pass at least one output method (--output-dir)"),
+        ([], "Must pass at least one output method (--upload-results / --output-dir)"),
+        (["-u", "--service-name", "svc"], "uploading needs --token"),
+        (["-u", "--token", "t"], "uploading needs --service-name"),
+        (["-u", "--token", "t", "--service-name", "a\nb"], "uploading needs --service-name"),
+        (
+            ["-u", "--token", "t", "--service-name", "s", "--server-host", "studio:8080"],
+            "must start with http",
+        ),
+        (
+            ["-u", "--token", "t", "--service-name", "s", "--spool-max-size", "0"],
+            "0 is not a positive integer",
+        ),
         (["-o", "/tmp/x", "--perf-mode", "dwarf", "-f", "101"], "can't be larger than 100"),
         (["-o", "/tmp/x", "--perf-dwarf-stack-size", "70000"], "maximum size is 65528"),
         (["-o", "/tmp/x", "--perf-mode", "disabled", "--no-python", "--no-java"], "nothing to profile"),
@@ -129,3 +140,16 @@ def test_version() -> None:
     result = _run_cli("--version")
     assert result.returncode == 0
     assert result.stdout.strip() == __version__
+
+
+def test_upload_settings_and_the_token_stays_out_of_the_profile_header() -> None:
+    config = parse_agent_args(
+        ["-u", "--token", "SECRET", "--service-name", "checkout", "--server-host", "https://s/"]
+    )
+    assert config.output_dir is None and config.upload is not None
+    assert config.upload.server.token == "SECRET"
+    assert config.upload.server.server_host == "https://s"
+    assert config.upload.api_server == "https://s"
+    assert config.upload.spool_max_bytes == 256 * 1024 * 1024
+    assert "token" not in config.run_arguments
+    assert "SECRET" not in repr(config.run_arguments)

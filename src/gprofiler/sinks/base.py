@@ -1,6 +1,6 @@
 """The sink interface every output destination implements."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -14,6 +14,7 @@ class CycleProfile:
     collapsed: str  # the whole `.col` text, header line included
     samples: int
     hostname: str
+    metrics: dict[str, float | None] = field(default_factory=dict)  # cpu_avg, mem_avg (percent)
 
 
 class ProfileSink(Protocol):

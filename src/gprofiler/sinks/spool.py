@@ -1,0 +1,108 @@
+"""A bounded on-disk queue of profiles waiting for the server: written before any upload is tried.
+
+One gzipped JSON file per profile, named by a sequence number so that the oldest goes first, each
+written to a private temporary name, synced and renamed: a crash leaves whole entries or none. The
+directory is the agent's alone (0700). Beyond `max_bytes` the oldest entries are dropped, and said so.
+"""
+
+import gzip
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+_ENTRY = re.compile(r"^(\d{12})\.json\.gz$")
+_TEMP_PREFIX = ".incoming-"
+
+
+@dataclass(frozen=True)
+class SpoolEntry:
+    path: Path
+    sequence: int
+    document: dict[str, Any]
+
+
+class Spool:
+    def __init__(self, directory: Path, max_bytes: int) -> None:
+        self.directory = directory
+        self.max_bytes = max_bytes
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(directory, 0o700)
+        for leftover in directory.glob(f"{_TEMP_PREFIX}*"):
+            leftover.unlink(missing_ok=True)  # a write interrupted by a crash: never renamed, never queued
+        self._next = max(self._sequences(), default=0) + 1
+
+    def _sequences(self) -> list[int]:
+        return sorted(
+            int(match.group(1)) for name in os.listdir(self.directory) if (match := _ENTRY.match(name))
+        )
+
+    def _path(self, sequence: int) -> Path:
+        return self.directory / f"{sequence:012d}.json.gz"
+
+    def __len__(self) -> int:
+        return len(self._sequences())
+
+    def size_bytes(self) -> int:
+        return sum(self._path(sequence).stat().st_size for sequence in self._sequences())
+
+    def put(self, document: dict[str, Any]) -> Path:
+        """Queue one profile durably; OSError (a full disk...) leaves nothing half-written behind."""
+        data = gzip.compress(json.dumps(document, ensure_ascii=False).encode("utf-8"), compresslevel=6)
+        sequence = self._next
+        temp = self.directory / f"{_TEMP_PREFIX}{sequence}"
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.rename(temp, self._path(sequence))
+        except OSError:
+            temp.unlink(missing_ok=True)
+            raise
+        self._next = sequence + 1
+        self._enforce_cap()
+        return self._path(sequence)
+
+    def _enforce_cap(self) -> None:
+        sequences = self._sequences()
+        sizes = {sequence: self._path(sequence).stat().st_size for sequence in sequences}
+        total, dropped = sum(sizes.values()), 0
+        for sequence in sequences[:-1]:  # the newest always stays
+            if total <= self.max_bytes:
+                break
+            self._path(sequence).unlink(missing_ok=True)
+            total -= sizes[sequence]
+            dropped += 1
+        if dropped:
+            logger.warning(
+                "upload spool over its cap of %d bytes: dropped the %d oldest waiting profile(s)",
+                self.max_bytes,
+                dropped,
+            )
+
+    def oldest(self) -> SpoolEntry | None:
+        """The next profile to send; an entry that cannot be read is set aside (`.bad`) and skipped."""
+        for sequence in self._sequences():
+            path = self._path(sequence)
+            try:
+                document = json.loads(gzip.decompress(path.read_bytes()))
+                if not isinstance(document, dict):
+                    raise ValueError("not a JSON object")
+            except FileNotFoundError:
+                continue
+            except (OSError, ValueError, EOFError) as error:
+                logger.error("unreadable spooled profile %s (%s): set aside as .bad", path.name, error)
+                os.replace(path, path.with_name(path.name + ".bad"))
+                continue
+            return SpoolEntry(path, sequence, document)
+        return None
+
+    def remove(self, entry: SpoolEntry) -> None:
+        entry.path.unlink(missing_ok=True)
