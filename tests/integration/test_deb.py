@@ -19,6 +19,7 @@ import pytest
 
 from gprofiler import __version__
 from tests.integration.conftest import PYTHON, ROOT, TARGETS, parse_profile, running, wait_for
+from tests.recording_server import RecordingServer
 
 UPGRADE_VERSION = f"{__version__}+upgrade.test"
 UNIT = Path("/lib/systemd/system/gprofiler.service")
@@ -130,42 +131,53 @@ def _run_like_systemd(extra_env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
-def _check_service_profiles_with_its_hardening(tmp_path: Path, java_classes: Path) -> None:
-    out = tmp_path / "service-out"
+def _check_unconfigured_service_stops_with_a_reason() -> None:
+    """The template has no token yet: exit code 2 (RestartPreventExitStatus) and one clear line."""
+    service = _run_like_systemd({})
+    _, stderr = service.communicate(timeout=60)
+    assert service.returncode == 2, stderr
+    assert "uploading needs --token" in stderr
+
+
+def _check_service_uploads_with_its_hardening(tmp_path: Path, java_classes: Path) -> None:
+    out, server = tmp_path / "service-out", RecordingServer().start()
+    settings = {
+        "GPROFILER_TOKEN": "t0ken",
+        "GPROFILER_SERVICE_NAME": "deb-test",
+        "GPROFILER_SERVER_HOST": server.url,
+        "GPROFILER_SPOOL_DIR": str(tmp_path / "spool"),
+        "GPROFILER_OUTPUT_DIR": str(out),
+        "GPROFILER_PROFILING_DURATION": "4",
+        "GPROFILER_LOG_FILE": str(tmp_path / "service.log"),
+    }
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
     jvm = [
         "unshare",
         "--pid",
         "--fork",
         "--mount-proc",
         "--mount",
-        "setpriv",
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
+        *as_nobody,
         "java",
         "-cp",
         str(java_classes),
-        "Busy",
-        "60",
     ]
-    with running(PYTHON, TARGETS / "busy.py", "60"), running(*jvm, cwd=Path("/tmp")):
-        time.sleep(JVM_AGE)
-        service = _run_like_systemd(
-            {
-                "GPROFILER_OUTPUT_DIR": str(out),
-                "GPROFILER_PROFILING_DURATION": "4",
-                "GPROFILER_LOG_FILE": str(tmp_path / "service.log"),
-            }
-        )
-        try:
-            wait_for(lambda: (out / "last_profile.col").exists(), 60, "the service's first profile")
-            service.send_signal(signal.SIGTERM)
-            _, stderr = service.communicate(timeout=30)
-        finally:
-            if service.poll() is None:
-                service.kill()
-                service.wait()
+    try:
+        with running(PYTHON, TARGETS / "busy.py", "60"), running(*jvm, "Busy", "60", cwd=Path("/tmp")):
+            time.sleep(JVM_AGE)
+            service = _run_like_systemd(settings)
+            try:
+                wait_for(lambda: len(server.profiles) >= 1, 60, "the service's first upload")
+                service.send_signal(signal.SIGTERM)
+                _, stderr = service.communicate(timeout=30)
+            finally:
+                if service.poll() is None:
+                    service.kill()
+                    service.wait()
+    finally:
+        server.stop()
     assert service.returncode == 0, stderr + (tmp_path / "service.log").read_text()
+    assert server.profiles[0].body["profile"] == next(iter(sorted(out.glob("profile_*.col")))).read_text()
     profile = parse_profile(out / "last_profile.col")
     python = profile.of_app(str(TARGETS / "busy.py"))
     assert any(frame.startswith("gp_leaf") for stack in python for frame in stack), "py-spy did not run"
@@ -198,7 +210,8 @@ def test_install_upgrade_remove_purge(
     }.items():
         assert service[directive] == value, directive
 
-    _check_service_profiles_with_its_hardening(tmp_path, java_classes)
+    _check_unconfigured_service_stops_with_a_reason()
+    _check_service_uploads_with_its_hardening(tmp_path, java_classes)
 
     users_settings = ENVS.read_text() + "GPROFILER_PROFILING_FREQUENCY=49\n"
     ENVS.write_text(users_settings)
