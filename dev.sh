@@ -133,6 +133,10 @@ case "${1:-}" in
         echo "flame graph: $(readlink -f "$out/last_flamegraph.html")"
         ;;
     exe) build_exe ;;
+    deb)
+        build_exe
+        scripts/build_deb.sh
+        ;;
     image) build_image ;;
     lint)
         setup
