@@ -13,6 +13,7 @@ Build the executable first: ./dev.sh exe.
 import argparse
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -111,11 +112,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     ratio = statistics.median(starts["executable"]) / statistics.median(starts["venv"])
     print(f"start-up ratio executable/venv: {ratio:.2f}x (target: executable <= 2 s)")
-    with busy_processes(python_workload(args.python)):
-        peaks = {
-            name: peak_tree_memory(command, directory, args.duration, args.cycles)
-            for name, command in variants.items()
-        }
+    try:
+        with busy_processes(python_workload(args.python)):
+            peaks = {
+                name: peak_tree_memory(command, directory, args.duration, args.cycles)
+                for name, command in variants.items()
+            }
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
     for name, (rss, pss) in peaks.items():
         print(
             f"{name}: peak process-tree memory over {args.cycles} cycles with {args.python} Python targets: "

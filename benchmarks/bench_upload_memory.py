@@ -8,6 +8,7 @@ local files only. A leak of even 1 KB per cycle would show as 0.2 MB over 200 cy
 """
 
 import argparse
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,15 +27,16 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def run(command: list[str], log: Path, cycles: int) -> tuple[float, float]:
+def run(command: list[str], log: Path, checkpoints: list[int]) -> list[float]:
+    """The agent's RSS after each checkpoint cycle."""
     agent = subprocess.Popen([*command, "--log-file", str(log)], stderr=subprocess.DEVNULL)
+    readings = []
     try:
-        if not wait_for_cycle(agent, log, 10):
-            raise RuntimeError(f"agent exited; see {log}")
-        early = rss_mb(agent.pid)
-        if not wait_for_cycle(agent, log, cycles):
-            raise RuntimeError(f"agent exited; see {log}")
-        return early, rss_mb(agent.pid)
+        for cycle in checkpoints:
+            if not wait_for_cycle(agent, log, cycle):
+                raise RuntimeError(f"agent exited; see {log}")
+            readings.append(rss_mb(agent.pid))
+        return readings
     finally:
         agent.send_signal(signal.SIGTERM)
         agent.wait(timeout=30)
@@ -46,20 +48,27 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--cycles", type=int, default=200)
     args = parser.parse_args(argv)
+    checkpoints = sorted({10, *range(50, args.cycles, 50), args.cycles})
     directory = scratch_dir()
     server = RecordingServer().start()
     base = [sys.executable, "-m", "gprofiler", "-c", "-d", "1", "--no-flamegraph"]
     upload = ["-u", "--token", "t", "--service-name", "bench", "--server-host", server.url]
     upload += ["--spool-dir", str(directory / "spool")]
-    with busy_processes(mixed_workload(build_busy(directory), 4)):
-        uploading = run([*base, *upload], directory / "upload.log", args.cycles)
-        local = run([*base, "-o", str(directory / "out")], directory / "local.log", args.cycles)
-    server.stop()
+    try:
+        with busy_processes(mixed_workload(build_busy(directory), 4)):
+            uploading = run([*base, *upload], directory / "upload.log", checkpoints)
+            local = run([*base, "-o", str(directory / "out")], directory / "local.log", checkpoints)
+    finally:
+        server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
     print(f"uploaded profiles: {len(server.profiles)}, log batches: {len(server.logs)}")
-    for name, (early, late) in (("upload", uploading), ("local files (baseline)", local)):
+    print("RSS (MB) after cycle " + ", ".join(map(str, checkpoints)))
+    for name, readings in (("upload", uploading), ("local files (baseline)", local)):
+        growth = readings[-1] - readings[0]
+        per_cycle = growth * 1024 / (checkpoints[-1] - checkpoints[0])
         print(
-            f"{name}: RSS after cycle 10 {early:.1f} MB, after cycle {args.cycles} {late:.1f} MB "
-            f"(growth {late - early:+.1f} MB, {(late - early) * 1024 / (args.cycles - 10):+.2f} KB/cycle)"
+            f"{name}: {', '.join(f'{value:.1f}' for value in readings)} "
+            f"(growth {growth:+.1f} MB from cycle 10, {per_cycle:+.2f} KB/cycle)"
         )
     return 0
 
