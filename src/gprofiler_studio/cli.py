@@ -1,0 +1,130 @@
+"""`gprofiler-studio serve` and `gprofiler-studio token create`."""
+
+import argparse
+import json
+import logging
+import re
+import sys
+import threading
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from gprofiler_studio.storage.base import Store
+from gprofiler_studio.tokens import new_token, token_hash
+
+DEFAULT_DATA_DIR = "/var/lib/gprofiler-studio"
+RETENTION_CHECK = timedelta(hours=1)
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+class RedactTokens(logging.Filter):
+    """Agents send their token as the `key` query parameter: access log lines must not show it."""
+
+    _KEY = re.compile(r"([?&]key=)[^&\s\"]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._KEY.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = self._KEY.sub(r"\1***", record.msg)
+        return True
+
+
+def open_store(url: str | None, data_dir: Path) -> Store:
+    """`--storage`: absent or sqlite:// (the data directory's studio.sqlite3)."""
+    if url is None or url.startswith("sqlite://"):
+        from gprofiler_studio.storage.sqlite import SqliteStore
+
+        path = Path(url[len("sqlite://") :]) if url and url != "sqlite://" else data_dir / "studio.sqlite3"
+        return SqliteStore(path)
+    raise SystemExit(f"gprofiler-studio: unsupported --storage {url!r} (sqlite://PATH)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gprofiler-studio", description="Stores and serves gprofiler profiles."
+    )
+    parser.add_argument("--data-dir", type=Path, default=Path(DEFAULT_DATA_DIR), help="default: %(default)s")
+    parser.add_argument("--storage", help="sqlite://PATH (default: studio.sqlite3 in --data-dir)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--max-body-mb", type=float, default=4.0, help="largest compressed upload")
+    serve.add_argument("--retention-days", type=float, default=7.0, help="minute-resolution samples kept")
+    serve.add_argument("--rollup-retention-days", type=float, default=90.0, help="hourly rollups kept")
+    token = commands.add_parser("token", help="manage tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    create = token_commands.add_parser("create", help="print a new token (shown only once)")
+    scope = create.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--service", help="the service it uploads and reads")
+    scope.add_argument("--all", action="store_true", help="read every service (uploads nothing)")
+    return parser
+
+
+def _retention_loop(
+    store: Store, minutes_for: timedelta, hours_for: timedelta, stop: threading.Event
+) -> None:
+    while not stop.is_set():
+        try:
+            store.apply_retention(datetime.now(timezone.utc), minutes_for, hours_for)
+        except Exception:
+            logging.getLogger("gprofiler_studio").exception("retention failed")
+        stop.wait(RETENTION_CHECK.total_seconds())
+
+
+def _serve(args: argparse.Namespace, store: Store) -> int:
+    import uvicorn
+
+    from gprofiler_studio.app import StudioSettings, create_app
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter())
+    handler.addFilter(RedactTokens())
+    for name in ("gprofiler_studio", "uvicorn", "uvicorn.error", "uvicorn.access"):
+        named = logging.getLogger(name)
+        named.handlers = [handler]
+        named.setLevel(logging.INFO)
+        named.propagate = False
+    stop = threading.Event()
+    minutes_for, hours_for = timedelta(days=args.retention_days), timedelta(days=args.rollup_retention_days)
+    threading.Thread(target=_retention_loop, args=(store, minutes_for, hours_for, stop), daemon=True).start()
+    app = create_app(store, StudioSettings(max_body_bytes=int(args.max_body_mb * 1024 * 1024)))
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=True)
+    finally:
+        stop.set()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    store = open_store(args.storage, args.data_dir)
+    try:
+        if args.command == "serve":
+            return _serve(args, store)
+        token = new_token()
+        store.add_token(token_hash(token), None if args.all else args.service)
+        print(token)
+        return 0
+    finally:
+        store.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

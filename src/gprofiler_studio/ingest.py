@@ -1,0 +1,155 @@
+"""Decoding and validating one upload, before anything is stored: pure functions, no I/O.
+
+An upload is gProfiler's v2 document (gzipped JSON) whose `profile` is a whole `.col` text. Every
+limit is checked here so that storage only ever sees a complete, valid profile:
+- the compressed size is capped by the HTTP layer; the decompressed size here, while inflating,
+  so a gzip bomb costs at most the cap;
+- the JSON must be an object with the protocol's fields and types;
+- the `.col` header must be a JSON object and every stack line `index;container;comm;frames count`
+  with a positive count, no control characters and a bounded length.
+"""
+
+import json
+import math
+import zlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
+MAX_STACK_LINES = 500_000
+MAX_LINE_BYTES = 64 * 1024
+MAX_COUNT = 10**9
+MAX_CYCLE = timedelta(days=1)
+
+
+class IngestError(Exception):
+    """A bad upload: the HTTP status to answer and a message for the agent's log."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Sample:
+    container: str
+    process: str  # the app id when the line has one, else the process name
+    stack: str  # process name; [appid;] frames..., root first, as in the .col line
+    count: int
+
+
+@dataclass(frozen=True)
+class Profile:
+    hostname: str
+    start: datetime
+    end: datetime
+    cpu_avg: float | None
+    mem_avg: float | None
+    samples: tuple[Sample, ...]
+
+    @property
+    def total(self) -> int:
+        return sum(sample.count for sample in self.samples)
+
+
+def inflate(body: bytes, encoding: str | None, limit: int = MAX_DECOMPRESSED_BYTES) -> bytes:
+    """The request body without its Content-Encoding; at most `limit` bytes are ever produced."""
+    if encoding in (None, "", "identity"):
+        if len(body) > limit:
+            raise IngestError(413, f"body larger than {limit} bytes")
+        return body
+    if encoding.lower() != "gzip":
+        raise IngestError(415, f"unsupported Content-Encoding {encoding!r}: send gzip")
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(body, limit + 1)
+    except zlib.error as error:
+        raise IngestError(400, f"the body is not valid gzip: {error}") from None
+    if len(data) > limit or inflater.unconsumed_tail:
+        raise IngestError(413, f"the body inflates to more than {limit} bytes")
+    if not inflater.eof:
+        raise IngestError(400, "the gzip stream is truncated")
+    return data
+
+
+def _time(document: dict[str, Any], key: str) -> datetime:
+    value = document.get(key)
+    if not isinstance(value, str):
+        raise IngestError(400, f"`{key}` must be an ISO-8601 time")
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise IngestError(400, f"`{key}` is not an ISO-8601 time: {value[:40]!r}") from None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def _percent(document: dict[str, Any], key: str) -> float | None:
+    value = document.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise IngestError(400, f"`{key}` must be a number or null")
+    return float(value)
+
+
+def parse_upload(raw: bytes) -> Profile:
+    """The v2 upload document (already inflated) as a validated Profile."""
+    try:
+        document = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise IngestError(400, f"the body is not JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise IngestError(400, "the body must be a JSON object")
+    hostname = document.get("hostname")
+    if not isinstance(hostname, str) or not 0 < len(hostname) <= 255 or not hostname.isprintable():
+        raise IngestError(400, "`hostname` must be 1 to 255 printable characters")
+    start, end = _time(document, "start_time"), _time(document, "end_time")
+    if not start <= end <= start + MAX_CYCLE:
+        raise IngestError(400, "`end_time` must follow `start_time` by at most a day")
+    profile = document.get("profile")
+    if not isinstance(profile, str):
+        raise IngestError(400, "`profile` must be the collapsed text")
+    samples = parse_collapsed(profile)
+    return Profile(
+        hostname, start, end, _percent(document, "cpu_avg"), _percent(document, "mem_avg"), samples
+    )
+
+
+def parse_collapsed(text: str) -> tuple[Sample, ...]:
+    """The stack lines of a `.col` text, every one checked; IngestError names the first bad line."""
+    lines = text.split("\n")
+    if not lines[0].startswith("#"):
+        raise IngestError(422, "`profile` has no '# {json}' header line")
+    try:
+        header = json.loads(lines[0][1:])
+    except ValueError:
+        raise IngestError(422, "the profile's header line is not JSON") from None
+    if not isinstance(header, dict):
+        raise IngestError(422, "the profile's header is not a JSON object")
+    body = [line for line in lines[1:] if line]
+    if len(body) > MAX_STACK_LINES:
+        raise IngestError(413, f"more than {MAX_STACK_LINES} stack lines")
+    return tuple(_parse_line(number, line) for number, line in enumerate(body, start=2))
+
+
+def _parse_line(number: int, line: str) -> Sample:
+    def bad(reason: str) -> IngestError:
+        return IngestError(422, f"profile line {number}: {reason}: {line[:80]!r}")
+
+    if len(line) > MAX_LINE_BYTES:
+        raise bad("longer than 64 KB")
+    if not line.isprintable():
+        raise bad("control characters (the agent escapes them)")
+    stack, _, count_text = line.rpartition(" ")
+    if not count_text.isdigit() or not 0 < int(count_text) <= MAX_COUNT:
+        raise bad("it does not end with a positive sample count")
+    fields = stack.split(";")
+    if len(fields) < 3 or not fields[0].isdigit():
+        raise bad("expected `index;container;process;frame...`")
+    _, container, comm, *frames = fields
+    if not comm or any(not frame for frame in frames):
+        raise bad("empty process name or frame")
+    process = frames[0][len("appid: ") :] if frames and frames[0].startswith("appid: ") else comm
+    return Sample(container, process, ";".join([comm, *frames]), int(count_text))

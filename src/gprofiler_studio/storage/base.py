@@ -1,0 +1,90 @@
+"""The one interface between studio's routes and a store (embedded SQLite, or ClickHouse for fleets).
+
+Model: stacks are stored once, by hash; samples are counts per (service, host, container, process,
+stack, time bucket), kept at two resolutions: minutes (recent, detailed) and hours (the rollup a
+week-long query reads). A profile is one transaction: all of it or nothing, and a profile already
+stored (same service, host, start and end: an agent resending after a lost acknowledgment) is
+not counted twice.
+"""
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Protocol
+
+from gprofiler_studio.ingest import Profile
+
+MINUTE = 60
+HOUR = 3600
+# Ranges longer than this are answered from the hourly rollup.
+MINUTE_QUERY_LIMIT = timedelta(hours=6)
+
+
+def stack_hash(stack: str) -> bytes:
+    return hashlib.blake2b(stack.encode("utf-8"), digest_size=16).digest()
+
+
+def to_epoch(moment: datetime) -> int:
+    return int(moment.astimezone(timezone.utc).timestamp())
+
+
+def bucket_of(epoch: int, width: int) -> int:
+    return epoch - epoch % width
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which samples a query covers: a service and a time range, optionally narrowed."""
+
+    service: str
+    start: datetime
+    end: datetime
+    hosts: tuple[str, ...] = ()
+    containers: tuple[str, ...] = ()
+    processes: tuple[str, ...] = ()
+
+    @property
+    def resolution(self) -> int:
+        return MINUTE if self.end - self.start <= MINUTE_QUERY_LIMIT else HOUR
+
+
+@dataclass(frozen=True)
+class TimePoint:
+    bucket: datetime
+    samples: int
+    cpu_avg: float | None
+    mem_avg: float | None
+
+
+@dataclass
+class Seen:
+    """Hosts, containers and processes with samples in a range."""
+
+    hosts: list[str] = field(default_factory=list)
+    containers: list[str] = field(default_factory=list)
+    processes: list[str] = field(default_factory=list)
+
+
+class Store(Protocol):
+    def add_profile(self, service: str, profile: Profile) -> bool:
+        """Store one profile atomically; False if this exact profile was already stored."""
+
+    def add_token(self, token_hash: str, service: str | None) -> None:
+        """A token for a service (ingest, and reading that service), or for reading all (None)."""
+
+    def token_scope(self, token_hash: str) -> tuple[bool, str | None]:
+        """(known, service or None for an all-services token)."""
+
+    def services(self) -> list[str]: ...
+
+    def seen(self, filters: Filters) -> Seen: ...
+
+    def stacks(self, filters: Filters) -> Counter[str]:
+        """Merged sample counts per stack text (process first) for the filters."""
+
+    def timeseries(self, filters: Filters) -> list[TimePoint]: ...
+
+    def apply_retention(self, now: datetime, minutes_for: timedelta, hours_for: timedelta) -> None: ...
+
+    def close(self) -> None: ...

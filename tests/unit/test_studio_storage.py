@@ -1,0 +1,119 @@
+"""The storage suite every studio store passes (the embedded SQLite one here)."""
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from gprofiler_studio.ingest import Profile, Sample
+from gprofiler_studio.storage.base import Filters, Store
+from gprofiler_studio.storage.sqlite import SqliteStore
+
+T0 = datetime(2026, 11, 26, 8, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = SqliteStore(tmp_path / "studio.sqlite3")
+    yield opened
+    opened.close()
+
+
+def _profile(host: str, minute: int, *samples: Sample, cpu: float | None = 10.0) -> Profile:
+    start = T0 + timedelta(minutes=minute)
+    return Profile(host, start, start + timedelta(seconds=60), cpu, 50.0, samples)
+
+
+A = Sample("", "app", "app;main;work", 30)
+B = Sample(
+    "web-1", "python: app.py (/srv/app.py)", "python3;appid: python: app.py (/srv/app.py);handle_[p]", 12
+)
+
+
+def _hour(**narrow: tuple[str, ...]) -> Filters:
+    return Filters("checkout", T0, T0 + timedelta(hours=1), **narrow)
+
+
+def test_stacks_are_merged_across_profiles_and_hosts(store: Store) -> None:
+    assert store.add_profile("checkout", _profile("h1", 0, A, B))
+    assert store.add_profile("checkout", _profile("h2", 1, A))
+    assert store.stacks(_hour()) == {A.stack: 60, B.stack: 12}
+    assert store.stacks(_hour(hosts=("h2",))) == {A.stack: 30}
+    assert store.stacks(_hour(containers=("web-1",))) == {B.stack: 12}
+    assert store.stacks(_hour(processes=("app",))) == {A.stack: 60}
+    assert store.services() == ["checkout"]
+
+
+def test_the_same_profile_twice_is_stored_once(store: Store) -> None:
+    assert store.add_profile("checkout", _profile("h1", 0, A))
+    assert not store.add_profile("checkout", _profile("h1", 0, A))
+    assert store.stacks(_hour()) == {A.stack: 30}
+
+
+def test_services_and_ranges_are_separate(store: Store) -> None:
+    store.add_profile("checkout", _profile("h1", 0, A))
+    store.add_profile("billing", _profile("h1", 0, B))
+    store.add_profile("checkout", _profile("h1", 120, B))  # two hours later
+    assert store.stacks(_hour()) == {A.stack: 30}
+    assert store.stacks(Filters("nope", T0, T0 + timedelta(hours=1))) == {}
+
+
+def test_filter_values_are_data_not_sql(store: Store) -> None:
+    store.add_profile("checkout", _profile("h1", 0, A))
+    hostile = ("h1' OR '1'='1", "h1); DROP TABLE stacks; --")
+    assert store.stacks(_hour(hosts=hostile)) == {}
+    assert store.stacks(Filters("checkout' OR 1=1 --", T0, T0 + timedelta(hours=1))) == {}
+    assert store.stacks(_hour()) == {A.stack: 30}
+
+
+def test_seen_and_timeseries(store: Store) -> None:
+    store.add_profile("checkout", _profile("h1", 0, A, B, cpu=10.0))
+    store.add_profile("checkout", _profile("h2", 0, A, cpu=30.0))
+    store.add_profile("checkout", _profile("h1", 5, A, cpu=None))
+    seen = store.seen(_hour())
+    assert (seen.hosts, seen.containers, seen.processes) == (["h1", "h2"], ["", "web-1"], ["app", B.process])
+    points = store.timeseries(_hour())
+    assert [(p.bucket, p.samples) for p in points] == [(T0, 72), (T0 + timedelta(minutes=5), 30)]
+    assert points[0].cpu_avg == 20.0 and points[1].cpu_avg is None
+
+
+def test_long_ranges_read_the_hourly_rollup(store: Store) -> None:
+    for minute in range(0, 180, 30):
+        store.add_profile("checkout", _profile("h1", minute, A))
+    week = Filters("checkout", T0 - timedelta(days=6), T0 + timedelta(days=1))
+    assert week.resolution == 3600
+    assert store.stacks(week) == {A.stack: 180}
+    assert [(p.bucket, p.samples) for p in store.timeseries(week)] == [
+        (T0 + timedelta(hours=h), 60) for h in range(3)
+    ]
+
+
+def test_retention_drops_old_minutes_then_old_hours(store: Store) -> None:
+    store.add_profile("checkout", _profile("h1", 0, A))
+    week = Filters("checkout", T0 - timedelta(days=1), T0 + timedelta(days=1))
+    store.apply_retention(T0 + timedelta(days=2), timedelta(days=1), timedelta(days=30))
+    assert store.stacks(_hour()) == {}  # minute rows gone
+    assert store.stacks(week) == {A.stack: 30}  # the hourly rollup stays
+    store.apply_retention(T0 + timedelta(days=40), timedelta(days=1), timedelta(days=30))
+    assert store.stacks(week) == {}
+
+
+def test_tokens_are_scoped(store: Store) -> None:
+    store.add_token("hash-a", "checkout")
+    store.add_token("hash-all", None)
+    assert store.token_scope("hash-a") == (True, "checkout")
+    assert store.token_scope("hash-all") == (True, None)
+    assert store.token_scope("unknown") == (False, None)
+
+
+def test_a_failing_profile_leaves_nothing(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(*_: object) -> None:
+        raise RuntimeError("disk gone")
+
+    monkeypatch.setattr(store, "_stack_ids", fail)
+    with pytest.raises(RuntimeError):
+        store.add_profile("checkout", _profile("h1", 0, A))
+    monkeypatch.undo()
+    assert store.add_profile("checkout", _profile("h1", 0, A))  # not a duplicate: nothing was kept
+    assert store.stacks(_hour()) == {A.stack: 30}
