@@ -1,0 +1,257 @@
+"""The agent uploading to a real `gprofiler-studio serve` (embedded store), and studio's refusals.
+
+Counts are checked exactly: studio's merged flame graph for the service must equal the sum of the
+profiles the agent wrote locally in the same run (-o and -u together).
+"""
+
+import gzip
+import json
+import signal
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import AgentFiles, running, wait_for
+
+STUDIO = [sys.executable, "-m", "gprofiler_studio.cli"]
+
+
+@dataclass
+class Studio:
+    data: Path
+    port: int
+    token: str
+    reader: str  # an all-services token
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, *extra: str) -> None:
+        self.process = subprocess.Popen(
+            [*STUDIO, "--data-dir", str(self.data), "serve", "--port", str(self.port), *extra],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(self.healthy, 30, "studio to answer")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=30)
+            self.process = None
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/api/v1/health_check", timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def get(self, path: str, token: str | None = None, **params: str | list[str]) -> tuple[int, bytes]:
+        query = urllib.parse.urlencode(params, doseq=True)
+        request = urllib.request.Request(f"{self.url}{path}?{query}")
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    def collapsed(self, service: str = "checkout", **params: str | list[str]) -> Counter[str]:
+        status, body = self.get(
+            "/api/v1/flamegraph", self.reader, service=service, start="0", format="collapsed", **params
+        )
+        assert status == 200, body
+        counts: Counter[str] = Counter()
+        for line in body.decode().splitlines():
+            stack, _, count = line.rpartition(" ")
+            counts[stack] += int(count)
+        return counts
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _token(data: Path, *scope: str) -> str:
+    result = subprocess.run(
+        [*STUDIO, "--data-dir", str(data), "token", "create", *scope], capture_output=True
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.decode().strip()
+
+
+@pytest.fixture
+def studio(tmp_path: Path) -> Iterator[Studio]:
+    data = tmp_path / "studio"
+    server = Studio(data, _free_port(), _token(data, "--service", "checkout"), _token(data, "--all"))
+    server.start()
+    yield server
+    server.stop()
+
+
+def _local_stacks(agent: AgentFiles) -> Counter[str]:
+    """Every stack of every local profile, without the metadata index and container fields."""
+    counts: Counter[str] = Counter()
+    for path in agent.profiles():
+        for line in path.read_text().splitlines()[1:]:
+            stack, _, count = line.rpartition(" ")
+            counts[stack.split(";", 2)[2]] += int(count)
+    return counts
+
+
+def _agent_args(studio: Studio, agent: AgentFiles) -> list[str]:
+    return ["-c", "-d", "2", "-u", "--token", studio.token, "--service-name", "checkout",
+            "--server-host", studio.url, "--spool-dir", str(agent.base / "spool")]  # fmt: skip
+
+
+def _spool_empty(agent: AgentFiles) -> bool:
+    return not list((agent.base / "spool").glob("*.json.gz"))
+
+
+def test_agent_cycles_land_in_studio_with_exact_counts(
+    agent: AgentFiles, studio: Studio, busy_fp: Path
+) -> None:
+    with running(busy_fp, "60"):
+        process = agent.start(*_agent_args(studio, agent))
+        try:
+            wait_for(lambda: len(agent.profiles()) >= 3 and _spool_empty(agent), 60, "three uploaded cycles")
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.communicate(timeout=30)
+    assert _spool_empty(agent)
+    stored = studio.collapsed()
+    assert stored == _local_stacks(agent)
+    busy = {stack: count for stack, count in stored.items() if stack.startswith(f"{busy_fp.name};")}
+    assert any(stack.endswith("gp_outer;gp_middle;gp_leaf") for stack in busy)
+    assert sum(busy.values()) > 0.5 * 3 * 2 * 11
+    status, body = studio.get("/api/v1/seen", studio.reader, service="checkout", start="0")
+    assert status == 200 and busy_fp.name in json.loads(body)["processes"]
+    assert studio.collapsed(process=busy_fp.name) == busy
+
+
+def test_studio_down_and_agent_restarted_loses_nothing(agent: AgentFiles, studio: Studio) -> None:
+    process = agent.start(*_agent_args(studio, agent))
+    try:
+        wait_for(lambda: len(agent.profiles()) >= 1 and _spool_empty(agent), 60, "a first upload")
+        studio.stop()
+        wait_for(lambda: len(list((agent.base / "spool").glob("*.json.gz"))) >= 2, 60, "two cycles spooled")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    studio.start()
+    process = agent.start(*_agent_args(studio, agent))
+    try:
+        written = len(agent.profiles())
+        wait_for(lambda: len(agent.profiles()) >= written + 1 and _spool_empty(agent), 60, "catching up")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    assert _spool_empty(agent)
+    assert studio.collapsed() == _local_stacks(agent)
+
+
+def _post(
+    studio: Studio, body: bytes, *, token: str | None, params: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
+    query = urllib.parse.urlencode({"service": "checkout", "hostname": "h", **(params or {})})
+    request = urllib.request.Request(f"{studio.url}/api/v2/profiles?{query}", data=body, method="POST")
+    request.add_header("Content-Type", "application/json")
+    request.add_header("GPROFILER-SERVICE-NAME", "checkout")
+    request.add_header("Content-Encoding", "gzip")
+    if token:
+        request.add_header("GPROFILER-API-KEY", token)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def _gprofiler_151_body(fixtures_profile: str, start: str, end: str) -> bytes:
+    """The body exactly as gProfiler 1.51's client builds it: naive UTC times, seconds precision."""
+    document = {
+        "start_time": start,
+        "end_time": end,
+        "hostname": "legacy-host",
+        "profile": fixtures_profile,
+        "cpu_avg": 3.2,
+        "mem_avg": 41.0,
+        "spawn_time": start,
+        "gpid": "",
+    }
+    return gzip.compress(json.dumps(document, ensure_ascii=False).encode())
+
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "profiles" / "cycle.col"
+
+
+def test_a_gprofiler_151_upload_is_accepted_and_queryable(studio: Studio) -> None:
+    text = FIXTURE.read_text()
+    body = _gprofiler_151_body(text, "2026-11-26T08:15:24", "2026-11-26T08:15:27")
+    legacy_query = {"key": studio.token, "timestamp": "2026-11-26T08:15:28", "version": "1.51.0"}
+    status, answer = _post(studio, body, token=studio.token, params=legacy_query)
+    assert status == 200 and answer["gpid"]
+    stored = studio.collapsed(start="2026-11-26T08:00:00Z", end="2026-11-26T09:00:00Z", host="legacy-host")
+    expected: Counter[str] = Counter()
+    for line in text.splitlines()[1:]:
+        stack, _, count = line.rpartition(" ")
+        expected[stack.split(";", 2)[2]] += int(count)
+    assert stored == expected
+
+
+def test_bad_uploads_are_refused_and_nothing_is_stored(tmp_path: Path) -> None:
+    data = tmp_path / "studio"
+    studio = Studio(data, _free_port(), _token(data, "--service", "checkout"), _token(data, "--all"))
+    studio.start("--max-body-mb", "0.25")
+    try:
+        good = _gprofiler_151_body(FIXTURE.read_text(), "2026-11-26T08:15:24", "2026-11-26T08:15:27")
+        bomb = gzip.compress(b"{" + b" " * (100 * 1024 * 1024) + b"}")
+        broken_line = _gprofiler_151_body(
+            "# {}\n1;;a;b 1\n1;;a;b one\n", "2026-11-26T08:15:24", "2026-11-26T08:15:27"
+        )
+        cases = [
+            (good, None, 401),  # no token
+            (good, "wrong-token", 401),
+            (good, studio.reader, 403),  # a read-only token cannot upload
+            (gzip.compress(b"x" * 10) + b"\0" * (300 * 1024), studio.token, 413),  # over --max-body-mb
+            (bomb, studio.token, 413),
+            (gzip.compress(b"{not json"), studio.token, 400),
+            (broken_line, studio.token, 422),
+        ]
+        for body, token, expected in cases:
+            status, answer = _post(studio, body, token=token)
+            assert (status, bool(answer.get("message"))) == (expected, True), (expected, answer)
+        assert studio.collapsed() == Counter()
+        hostile_hosts = ["x' OR '1'='1", "a); DROP TABLE stacks; --"]
+        assert studio.collapsed(host=hostile_hosts, process=["%' --"]) == Counter()
+        assert studio.get("/api/v1/services", None)[0] == 401
+        assert studio.get("/api/v1/flamegraph", studio.token, service="other")[0] == 403
+        assert studio.healthy()
+        status, answer = _post(studio, good, token=studio.token)
+        assert status == 200  # still serving, and the store intact
+        assert sum(studio.collapsed(start="2026-11-26T08:00:00Z", end="2026-11-26T09:00:00Z").values()) > 0
+    finally:
+        studio.stop()
+
+
+def test_metrics_and_openapi_are_served(studio: Studio) -> None:
+    status, body = studio.get("/metrics")
+    assert status == 200 and b"studio_profiles_ingested_total" in body
+    status, body = studio.get("/openapi.json")
+    assert status == 200 and "/api/v2/profiles" in json.loads(body)["paths"]
