@@ -83,6 +83,8 @@ setup_test() {
     apt_install gcc libc6-dev chromium golang-go openjdk-17-jdk-headless
     # packaging tests: the image (podman), the .deb (lintian) and its unit (systemd-analyze)
     apt_install podman lintian systemd
+    # the studio's ClickHouse store is tested against Debian's server
+    apt_install clickhouse-server
 }
 
 build_exe() {

@@ -46,13 +46,22 @@ class RedactTokens(logging.Filter):
 
 
 def open_store(url: str | None, data_dir: Path) -> Store:
-    """`--storage`: absent or sqlite:// (the data directory's studio.sqlite3)."""
+    """`--storage`: absent or sqlite:// (the data directory's studio.sqlite3), or clickhouse://host:port/db."""
     if url is None or url.startswith("sqlite://"):
         from gprofiler_studio.storage.sqlite import SqliteStore
 
         path = Path(url[len("sqlite://") :]) if url and url != "sqlite://" else data_dir / "studio.sqlite3"
         return SqliteStore(path)
-    raise SystemExit(f"gprofiler-studio: unsupported --storage {url!r} (sqlite://PATH)")
+    if url.startswith("clickhouse://"):
+        from gprofiler_studio.storage.clickhouse import ClickHouseStore
+
+        try:
+            return ClickHouseStore(url)
+        except Exception as error:  # the driver's errors have no common base worth importing here
+            raise SystemExit(f"gprofiler-studio: cannot use {url}: {error}") from None
+    raise SystemExit(
+        f"gprofiler-studio: unsupported --storage {url!r} (sqlite://PATH or clickhouse://HOST:PORT/DB)"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,7 +69,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="gprofiler-studio", description="Stores and serves gprofiler profiles."
     )
     parser.add_argument("--data-dir", type=Path, default=Path(DEFAULT_DATA_DIR), help="default: %(default)s")
-    parser.add_argument("--storage", help="sqlite://PATH (default: studio.sqlite3 in --data-dir)")
+    parser.add_argument(
+        "--storage",
+        help="sqlite://PATH (default: studio.sqlite3 in --data-dir) or clickhouse://HOST:PORT/DATABASE",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the HTTP server")
     serve.add_argument("--host", default="127.0.0.1")

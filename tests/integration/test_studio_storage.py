@@ -1,23 +1,85 @@
-"""The storage suite every studio store passes (the embedded SQLite one here)."""
+"""The storage suite every studio store passes: the embedded SQLite one and a real ClickHouse server."""
 
-from collections.abc import Iterator
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gprofiler_studio.ingest import Profile, Sample
 from gprofiler_studio.storage.base import Filters, Store
+from gprofiler_studio.storage.clickhouse import ClickHouseStore
 from gprofiler_studio.storage.sqlite import SqliteStore
 
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=timezone.utc)
+CLICKHOUSE = "/usr/sbin/clickhouse-server"
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = SqliteStore(tmp_path / "studio.sqlite3")
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def clickhouse() -> Iterator[str]:
+    """A ClickHouse server of its own (Debian's clickhouse-server), for the whole session."""
+    if not Path(CLICKHOUSE).exists():
+        pytest.fail("clickhouse-server is missing (./dev.sh setup-test installs it)")
+    data = Path(tempfile.mkdtemp(prefix="gp-clickhouse-"))
+    tcp, http, interserver = _free_port(), _free_port(), _free_port()
+    server = subprocess.Popen(
+        [CLICKHOUSE, "--config-file=/etc/clickhouse-server/config.xml", "--", f"--path={data}/",
+         f"--tcp_port={tcp}", f"--http_port={http}", f"--interserver_http_port={interserver}",
+         f"--tmp_path={data}/tmp/", f"--user_files_path={data}/user_files/", f"--logger.log={data}/server.log",
+         f"--logger.errorlog={data}/error.log", "--listen_host=127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", tcp), timeout=1).close()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, (
+                    "clickhouse-server did not start"
+                )
+                time.sleep(0.2)
+        yield f"clickhouse://127.0.0.1:{tcp}"
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "clickhouse"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    opened: Store
+    if request.param == "sqlite":
+        opened = SqliteStore(tmp_path / "studio.sqlite3")
+    else:
+        server = request.getfixturevalue("clickhouse")
+        opened = ClickHouseStore(f"{server}/t_{uuid.uuid4().hex[:12]}")
     yield opened
     opened.close()
+
+
+def _eventually(check: Callable[[], Any], expected: Any, timeout: float = 30.0) -> None:
+    """ClickHouse applies deletions asynchronously (mutations): wait for them."""
+    deadline = time.monotonic() + timeout
+    while (value := check()) != expected:
+        assert time.monotonic() < deadline, f"{value!r} != {expected!r}"
+        time.sleep(0.2)
 
 
 def _profile(host: str, minute: int, *samples: Sample, cpu: float | None = 10.0) -> Profile:
@@ -93,10 +155,10 @@ def test_retention_drops_old_minutes_then_old_hours(store: Store) -> None:
     store.add_profile("checkout", _profile("h1", 0, A))
     week = Filters("checkout", T0 - timedelta(days=1), T0 + timedelta(days=1))
     store.apply_retention(T0 + timedelta(days=2), timedelta(days=1), timedelta(days=30))
-    assert store.stacks(_hour()) == {}  # minute rows gone
+    _eventually(lambda: store.stacks(_hour()), Counter())  # minute rows gone
     assert store.stacks(week) == {A.stack: 30}  # the hourly rollup stays
     store.apply_retention(T0 + timedelta(days=40), timedelta(days=1), timedelta(days=30))
-    assert store.stacks(week) == {}
+    _eventually(lambda: store.stacks(week), Counter())
 
 
 def test_tokens_are_scoped(store: Store) -> None:
@@ -107,11 +169,28 @@ def test_tokens_are_scoped(store: Store) -> None:
     assert store.token_scope("unknown") == (False, None)
 
 
-def test_a_failing_profile_leaves_nothing(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    def fail(*_: object) -> None:
-        raise RuntimeError("disk gone")
+def _break_mid_profile(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the next add_profile fail after it has started writing."""
+    if isinstance(store, SqliteStore):
 
-    monkeypatch.setattr(store, "_stack_ids", fail)
+        def fail_stacks(*_: object) -> None:
+            raise RuntimeError("disk gone")
+
+        monkeypatch.setattr(store, "_stack_ids", fail_stacks)
+        return
+    assert isinstance(store, ClickHouseStore)
+    real_run = store._run
+
+    def fail_samples(query: str, params: Any = None) -> list[tuple[Any, ...]]:
+        if query.startswith(f"INSERT INTO {store.db}.samples_minute"):
+            raise RuntimeError("connection lost")
+        return real_run(query, params)
+
+    monkeypatch.setattr(store, "_run", fail_samples)
+
+
+def test_a_failing_profile_leaves_nothing(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    _break_mid_profile(store, monkeypatch)
     with pytest.raises(RuntimeError):
         store.add_profile("checkout", _profile("h1", 0, A))
     monkeypatch.undo()

@@ -1,0 +1,217 @@
+"""The fleet store: ClickHouse (18.16 and later), through clickhouse-driver's native protocol.
+
+ClickHouse has no transactions across tables, so "a profile is stored whole or once" is built from
+what it does guarantee, one INSERT block into one table is atomic:
+1. the stack texts (ReplacingMergeTree by hash: inserting one again is harmless);
+2. the profile's CPU and memory (ReplacingMergeTree by service, host, start and end: idempotent);
+3. all its samples in one INSERT into `samples_minute`, whose key includes the profile's identity,
+   after checking that no sample of that identity is stored yet. A materialized view sums the same
+   rows into `samples_hour` (the rollup long queries read).
+A failure before 3 leaves only idempotent rows; 3 is all or nothing. Times are UInt32 epoch seconds
+(no server time zone involved). Every value reaches SQL as a driver-escaped parameter.
+"""
+
+import threading
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+from gprofiler_studio.ingest import Profile
+from gprofiler_studio.storage.base import (
+    HOUR,
+    MINUTE,
+    Filters,
+    Seen,
+    TimePoint,
+    bucket_of,
+    stack_hash,
+    to_epoch,
+)
+
+_SCHEMA = [
+    "CREATE DATABASE IF NOT EXISTS {db}",
+    "CREATE TABLE IF NOT EXISTS {db}.tokens (hash String, service String, all_services UInt8, "
+    "created UInt32) ENGINE = ReplacingMergeTree ORDER BY hash",
+    "CREATE TABLE IF NOT EXISTS {db}.profiles (service String, host String, start_ts UInt32, end_ts UInt32, "
+    "cpu_avg Nullable(Float64), mem_avg Nullable(Float64), samples UInt64) "
+    "ENGINE = ReplacingMergeTree ORDER BY (service, start_ts, host, end_ts)",
+    "CREATE TABLE IF NOT EXISTS {db}.stacks (hash FixedString(16), text String) "
+    "ENGINE = ReplacingMergeTree ORDER BY hash",
+    "CREATE TABLE IF NOT EXISTS {db}.samples_minute (service String, bucket UInt32, host String, "
+    "container String, process String, stack FixedString(16), profile_start UInt32, profile_end UInt32, "
+    "count UInt64) ENGINE = SummingMergeTree(count) "
+    "ORDER BY (service, bucket, host, profile_start, profile_end, container, process, stack)",
+    "CREATE TABLE IF NOT EXISTS {db}.samples_hour (service String, bucket UInt32, host String, "
+    "container String, process String, stack FixedString(16), count UInt64) ENGINE = SummingMergeTree(count) "
+    "ORDER BY (service, bucket, host, container, process, stack)",
+    "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.samples_hour_view TO {db}.samples_hour AS "
+    "SELECT service, toUInt32(bucket - bucket % 3600) AS bucket, host, container, process, stack, count "
+    "FROM {db}.samples_minute",
+]
+_TABLES = {MINUTE: "samples_minute", HOUR: "samples_hour"}
+
+
+class ClickHouseStore:
+    def __init__(self, url: str) -> None:
+        """`clickhouse://host:port/database` (native protocol port, 9000 by default)."""
+        from clickhouse_driver import Client
+
+        parts = urlsplit(url)
+        self.db = (parts.path.strip("/") or "gprofiler_studio").replace("`", "")
+        if not self.db.replace("_", "").isalnum():
+            raise ValueError(f"database name {self.db!r}: letters, digits and _ only")
+        self._client = Client(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 9000,
+            user=parts.username or "default",
+            password=parts.password or "",
+        )
+        self._lock = threading.Lock()  # one native connection: one query at a time
+        for statement in _SCHEMA:
+            self._run(statement.format(db=self.db))
+
+    def _run(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:
+        with self._lock:
+            result = self._client.execute(query, params)
+        return list(result) if isinstance(result, list) else []  # an INSERT answers its row count
+
+    def close(self) -> None:
+        with self._lock:
+            self._client.disconnect()
+
+    def add_token(self, token_hash: str, service: str | None) -> None:
+        created = int(datetime.now(timezone.utc).timestamp())
+        self._run(
+            f"INSERT INTO {self.db}.tokens VALUES",
+            [(token_hash, service or "", 1 if service is None else 0, created)],
+        )
+
+    def token_scope(self, token_hash: str) -> tuple[bool, str | None]:
+        rows = self._run(
+            f"SELECT any(service), any(all_services) FROM {self.db}.tokens WHERE hash = %(h)s GROUP BY hash",
+            {"h": token_hash},
+        )
+        if not rows:
+            return False, None
+        service, all_services = rows[0]
+        return True, None if all_services else service
+
+    def add_profile(self, service: str, profile: Profile) -> bool:
+        start, end = to_epoch(profile.start), to_epoch(profile.end)
+        bucket = bucket_of(start, MINUTE)
+        identity = {"s": service, "h": profile.hostname, "b": bucket, "ps": start, "pe": end}
+        exists = self._run(
+            f"SELECT count() FROM {self.db}.samples_minute WHERE service = %(s)s AND bucket = %(b)s "
+            "AND host = %(h)s AND profile_start = %(ps)s AND profile_end = %(pe)s",
+            identity,
+        )
+        if exists[0][0]:
+            return False
+        hashes = {sample.stack: stack_hash(sample.stack) for sample in profile.samples}
+        self._run(f"INSERT INTO {self.db}.stacks VALUES", [(digest, text) for text, digest in hashes.items()])
+        self._run(
+            f"INSERT INTO {self.db}.profiles VALUES",
+            [(service, profile.hostname, start, end, profile.cpu_avg, profile.mem_avg, profile.total)],
+        )
+        counts: Counter[tuple[str, str, bytes]] = Counter()
+        for sample in profile.samples:
+            counts[(sample.container, sample.process, hashes[sample.stack])] += sample.count
+        rows = [
+            (service, bucket, profile.hostname, container, process, digest, start, end, count)
+            for (container, process, digest), count in counts.items()
+        ]
+        self._run(f"INSERT INTO {self.db}.samples_minute VALUES", rows)
+        return True
+
+    def services(self) -> list[str]:
+        rows = self._run(
+            f"SELECT DISTINCT service FROM {self.db}.profiles "
+            f"UNION ALL SELECT DISTINCT service FROM {self.db}.tokens WHERE all_services = 0"
+        )
+        return sorted({row[0] for row in rows})
+
+    def _where(self, filters: Filters) -> tuple[str, dict[str, Any]]:
+        width = filters.resolution
+        params: dict[str, Any] = {
+            "service": filters.service,
+            "since": bucket_of(to_epoch(filters.start), width),
+            "until": to_epoch(filters.end),
+        }
+        clauses = ["service = %(service)s", "bucket >= %(since)s", "bucket < %(until)s"]
+        for column, values in (
+            ("host", filters.hosts),
+            ("container", filters.containers),
+            ("process", filters.processes),
+        ):
+            if values:
+                clauses.append(f"{column} IN %({column}s)s")
+                params[f"{column}s"] = tuple(values)
+        return " AND ".join(clauses), params
+
+    def seen(self, filters: Filters) -> Seen:
+        clause, params = self._where(filters)
+        table = f"{self.db}.{_TABLES[filters.resolution]}"
+        result = Seen()
+        for column, target in (
+            ("host", result.hosts),
+            ("container", result.containers),
+            ("process", result.processes),
+        ):
+            rows = self._run(
+                f"SELECT DISTINCT {column} FROM {table} WHERE {clause} ORDER BY {column}", params
+            )
+            target.extend(row[0] for row in rows)
+        return result
+
+    def stacks(self, filters: Filters) -> Counter[str]:
+        clause, params = self._where(filters)
+        table = f"{self.db}.{_TABLES[filters.resolution]}"
+        rows = self._run(
+            f"SELECT text, total FROM (SELECT stack, sum(count) AS total FROM {table} WHERE {clause} "
+            f"GROUP BY stack) ANY INNER JOIN (SELECT hash AS stack, any(text) AS text FROM {self.db}.stacks "
+            "GROUP BY hash) USING stack",
+            params,
+        )
+        return Counter({text: int(total) for text, total in rows})
+
+    def timeseries(self, filters: Filters) -> list[TimePoint]:
+        width = filters.resolution
+        clause, params = self._where(filters)
+        samples = dict(
+            self._run(
+                f"SELECT bucket, sum(count) FROM {self.db}.{_TABLES[width]} WHERE {clause} GROUP BY bucket",
+                params,
+            )
+        )
+        host_clause = " AND host IN %(hosts)s" if filters.hosts else ""
+        # One row per profile first (ReplacingMergeTree may still hold a duplicate), then per bucket.
+        per_profile = (
+            f"SELECT service, host, start_ts, any(cpu_avg) AS cpu, any(mem_avg) AS mem FROM {self.db}.profiles "
+            f"WHERE service = %(service)s AND start_ts >= %(since)s AND start_ts < %(until)s{host_clause} "
+            "GROUP BY service, host, start_ts, end_ts"
+        )
+        metrics = self._run(
+            f"SELECT intDiv(start_ts, {width}) * {width} AS b, avg(cpu), avg(mem) FROM ({per_profile}) GROUP BY b",
+            params,
+        )
+        by_bucket = {int(bucket): (cpu, mem) for bucket, cpu, mem in metrics}
+        points = []
+        for bucket in sorted(set(samples) | set(by_bucket)):
+            cpu, mem = by_bucket.get(bucket, (None, None))
+            moment = datetime.fromtimestamp(bucket, timezone.utc)
+            points.append(TimePoint(moment, int(samples.get(bucket, 0)), _number(cpu), _number(mem)))
+        return points
+
+    def apply_retention(self, now: datetime, minutes_for: timedelta, hours_for: timedelta) -> None:
+        minutes, hours = to_epoch(now - minutes_for), to_epoch(now - hours_for)
+        self._run(f"ALTER TABLE {self.db}.samples_minute DELETE WHERE bucket < %(t)s", {"t": minutes})
+        self._run(f"ALTER TABLE {self.db}.samples_hour DELETE WHERE bucket < %(t)s", {"t": hours})
+        self._run(f"ALTER TABLE {self.db}.profiles DELETE WHERE start_ts < %(t)s", {"t": hours})
+
+
+def _number(value: Any) -> float | None:
+    """ClickHouse's avg() of only NULLs is NaN or NULL depending on the version: None either way."""
+    if value is None or value != value:
+        return None
+    return float(value)
