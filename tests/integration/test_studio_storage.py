@@ -39,8 +39,8 @@ def clickhouse() -> Iterator[str]:
     server = subprocess.Popen(
         [CLICKHOUSE, "--config-file=/etc/clickhouse-server/config.xml", "--", f"--path={data}/",
          f"--tcp_port={tcp}", f"--http_port={http}", f"--interserver_http_port={interserver}",
-         f"--tmp_path={data}/tmp/", f"--user_files_path={data}/user_files/", f"--logger.log={data}/server.log",
-         f"--logger.errorlog={data}/error.log", "--listen_host=127.0.0.1"],
+         f"--tmp_path={data}/tmp/", f"--user_files_path={data}/user_files/",
+         f"--logger.log={data}/server.log", f"--logger.errorlog={data}/error.log", "--listen_host=127.0.0.1"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip

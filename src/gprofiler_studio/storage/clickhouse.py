@@ -187,12 +187,14 @@ class ClickHouseStore:
         host_clause = " AND host IN %(hosts)s" if filters.hosts else ""
         # One row per profile first (ReplacingMergeTree may still hold a duplicate), then per bucket.
         per_profile = (
-            f"SELECT service, host, start_ts, any(cpu_avg) AS cpu, any(mem_avg) AS mem FROM {self.db}.profiles "
-            f"WHERE service = %(service)s AND start_ts >= %(since)s AND start_ts < %(until)s{host_clause} "
+            "SELECT service, host, start_ts, any(cpu_avg) AS cpu, any(mem_avg) AS mem "
+            f"FROM {self.db}.profiles WHERE service = %(service)s "
+            f"AND start_ts >= %(since)s AND start_ts < %(until)s{host_clause} "
             "GROUP BY service, host, start_ts, end_ts"
         )
         metrics = self._run(
-            f"SELECT intDiv(start_ts, {width}) * {width} AS b, avg(cpu), avg(mem) FROM ({per_profile}) GROUP BY b",
+            f"SELECT intDiv(start_ts, {width}) * {width} AS b, avg(cpu), avg(mem) "
+            f"FROM ({per_profile}) GROUP BY b",
             params,
         )
         by_bucket = {int(bucket): (cpu, mem) for bucket, cpu, mem in metrics}
