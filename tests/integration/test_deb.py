@@ -46,7 +46,13 @@ def deb(executable: Path) -> Path:
 
 
 def _dpkg(*args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(["dpkg", *args], capture_output=True, text=True, timeout=300)
+    deadline = time.monotonic() + 300
+    while True:
+        result = subprocess.run(["dpkg", *args], capture_output=True, text=True, timeout=300)
+        # Another package manager (an apt run, unattended-upgrades) holds dpkg's lock: wait for it.
+        if "lock" not in result.stderr or result.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(2)
     assert result.returncode == 0, f"dpkg {' '.join(args)}: {result.stdout}{result.stderr}"
     return result
 

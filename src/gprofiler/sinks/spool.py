@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,12 @@ class SpoolEntry:
 
 
 class Spool:
+    """Used from two threads (the loop writes, the sender reads and removes): every method is locked."""
+
     def __init__(self, directory: Path, max_bytes: int) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
+        self._lock = threading.RLock()
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(directory, 0o700)
         for leftover in directory.glob(f"{_TEMP_PREFIX}*"):
@@ -46,14 +50,26 @@ class Spool:
         return self.directory / f"{sequence:012d}.json.gz"
 
     def __len__(self) -> int:
-        return len(self._sequences())
+        with self._lock:
+            return len(self._sequences())
+
+    def _size(self, sequence: int) -> int:
+        try:
+            return self._path(sequence).stat().st_size
+        except FileNotFoundError:
+            return 0
 
     def size_bytes(self) -> int:
-        return sum(self._path(sequence).stat().st_size for sequence in self._sequences())
+        with self._lock:
+            return sum(self._size(sequence) for sequence in self._sequences())
 
     def put(self, document: dict[str, Any]) -> Path:
         """Queue one profile durably; OSError (a full disk...) leaves nothing half-written behind."""
         data = gzip.compress(json.dumps(document, ensure_ascii=False).encode("utf-8"), compresslevel=6)
+        with self._lock:
+            return self._put(data)
+
+    def _put(self, data: bytes) -> Path:
         sequence = self._next
         temp = self.directory / f"{_TEMP_PREFIX}{sequence}"
         try:
@@ -67,12 +83,15 @@ class Spool:
             temp.unlink(missing_ok=True)
             raise
         self._next = sequence + 1
-        self._enforce_cap()
+        try:
+            self._enforce_cap()
+        except OSError as error:  # the profile is queued; only the trimming failed
+            logger.warning("cannot trim the upload spool %s: %s", self.directory, error)
         return self._path(sequence)
 
     def _enforce_cap(self) -> None:
         sequences = self._sequences()
-        sizes = {sequence: self._path(sequence).stat().st_size for sequence in sequences}
+        sizes = {sequence: self._size(sequence) for sequence in sequences}
         total, dropped = sum(sizes.values()), 0
         for sequence in sequences[:-1]:  # the newest always stays
             if total <= self.max_bytes:
@@ -89,6 +108,10 @@ class Spool:
 
     def oldest(self) -> SpoolEntry | None:
         """The next profile to send; an entry that cannot be read is set aside (`.bad`) and skipped."""
+        with self._lock:
+            return self._oldest()
+
+    def _oldest(self) -> SpoolEntry | None:
         for sequence in self._sequences():
             path = self._path(sequence)
             try:
@@ -105,4 +128,5 @@ class Spool:
         return None
 
     def remove(self, entry: SpoolEntry) -> None:
-        entry.path.unlink(missing_ok=True)
+        with self._lock:
+            entry.path.unlink(missing_ok=True)

@@ -42,6 +42,8 @@ CREATE TABLE IF NOT EXISTS {table} (
     PRIMARY KEY (service_id, bucket, host, container, process, stack_id)) WITHOUT ROWID;
 """
 _TABLES = {MINUTE: "samples_minute", HOUR: "samples_hour"}
+# Stack ids known to be in the table, by text: most stacks of a profile were seen before.
+_STACK_CACHE_ENTRIES = 500_000
 
 
 class SqliteStore:
@@ -49,6 +51,7 @@ class SqliteStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
+        self._stack_cache: dict[str, int] = {}
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -81,6 +84,20 @@ class SqliteStore:
         return (False, None) if row is None else (True, row[0])
 
     def _stack_ids(self, stacks: Iterable[str]) -> dict[str, int]:
+        cache = self._stack_cache
+        ids: dict[str, int] = {}
+        unknown = []
+        for stack in stacks:
+            stack_id = cache.get(stack)
+            if stack_id is None:
+                unknown.append(stack)
+            else:
+                ids[stack] = stack_id
+        if unknown:
+            ids.update(self._insert_stacks(unknown))
+        return ids
+
+    def _insert_stacks(self, stacks: list[str]) -> dict[str, int]:
         unique = {stack: stack_hash(stack) for stack in stacks}
         self._db.executemany(
             "INSERT OR IGNORE INTO stacks(hash, text) VALUES (?, ?)", ((h, s) for s, h in unique.items())
@@ -93,6 +110,9 @@ class SqliteStore:
             query = f"SELECT hash, id FROM stacks WHERE hash IN ({','.join('?' * len(chunk))})"
             for digest, stack_id in self._db.execute(query, chunk):
                 ids[by_hash[digest]] = stack_id
+        if len(self._stack_cache) + len(ids) > _STACK_CACHE_ENTRIES:
+            self._stack_cache.clear()
+        self._stack_cache.update(ids)
         return ids
 
     def add_profile(self, service: str, profile: Profile) -> bool:

@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Studio's stores: ingest rate of realistic profiles and flame-graph query latency.
+
+Profiles are built like the agent's (a `.col` text with its JSON header, ~2,000 distinct stacks of
+10-40 frames whose names come from real perf and py-spy output in tests/fixtures), gzipped as the
+agent sends them, then decoded, validated and stored exactly as the HTTP route does
+(inflate + parse_upload + add_profile), single-threaded. Hosts share 80 % of their stacks.
+
+- ingest: one hour of `--hosts` hosts at 60 s cycles into each store, profiles/s (target >= 50/s
+  for the embedded store, a 3,000-host fleet);
+- query: the merged flame graph of the service over that hour (all hosts, and one host), p50/p95 of
+  `--queries` runs (target p95 <= 500 ms for the hour);
+- week: `--week-hosts` hosts over 7 days at one profile per `--week-interval` minutes, then the
+  week's flame graph (answered from the hourly rollup).
+The ClickHouse store runs against a clickhouse-server this script starts (Debian's, 18.16).
+"""
+
+import argparse
+import gzip
+import json
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+from gprofiler_studio.ingest import inflate, parse_upload  # noqa: E402
+from gprofiler_studio.storage.base import Filters, Store  # noqa: E402
+from gprofiler_studio.storage.clickhouse import ClickHouseStore  # noqa: E402
+from gprofiler_studio.storage.sqlite import SqliteStore  # noqa: E402
+
+T0 = datetime(2026, 11, 2, 0, 0, tzinfo=timezone.utc)
+
+
+def vocabulary() -> list[str]:
+    """Frame names from real tool output checked into tests/fixtures."""
+    names: set[str] = set()
+    for path in (ROOT / "tests" / "fixtures" / "perf_script").glob("*.collapsed"):
+        for line in path.read_text().splitlines():
+            names.update(line.rpartition(" ")[0].split(";")[1:])
+    for path in (ROOT / "tests" / "fixtures" / "merge").glob("*.txt"):
+        for line in path.read_text().splitlines():
+            names.update(frame for frame in line.rpartition(" ")[0].split(";") if frame)
+    return sorted(name for name in names if name and name.isprintable() and " " not in name[:1])
+
+
+def stack_pool(frames: list[str], count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    comms = ["java", "python3", "node", "nginx", "postgres", "gp_busy", "kworker/0:1"]
+    pool = []
+    for _ in range(count):
+        depth = rng.randint(10, 40)
+        pool.append(";".join([rng.choice(comms), *rng.choices(frames, k=depth)]))
+    return pool
+
+
+def profile_body(host: str, start: datetime, shared: list[str], own: list[str], rng: random.Random) -> bytes:
+    header = {"start_time": start.isoformat(), "end_time": (start + timedelta(seconds=60)).isoformat(),
+              "containers": [], "metadata": {"hostname": host}, "metrics": {"cpu_avg": 12.0, "mem_avg": 40.0},
+              "application_metadata": [None], "application_metadata_enabled": True}  # fmt: skip
+    lines = [f"# {json.dumps(header)}"]
+    lines += [f"0;;{stack} {rng.randint(1, 50)}" for stack in shared + own]
+    document = {"start_time": header["start_time"], "end_time": header["end_time"], "hostname": host,
+                "profile": "\n".join(lines) + "\n", "cpu_avg": 12.0, "mem_avg": 40.0,
+                "spawn_time": T0.isoformat(), "gpid": ""}  # fmt: skip
+    return gzip.compress(json.dumps(document).encode(), compresslevel=6)
+
+
+def ingest(store: Store, bodies: Iterator[bytes]) -> tuple[int, float]:
+    count, started = 0, time.perf_counter()
+    for body in bodies:
+        store.add_profile("bench", parse_upload(inflate(body, "gzip")))
+        count += 1
+    return count, time.perf_counter() - started
+
+
+def dataset(hosts: int, start: datetime, steps: int, step: timedelta, stacks: int) -> Iterator[bytes]:
+    frames = vocabulary()
+    shared = stack_pool(frames, int(stacks * 0.8), seed=1)
+    own = {host: stack_pool(frames, stacks - len(shared), seed=100 + host) for host in range(hosts)}
+    rng = random.Random(7)
+    for index in range(steps):
+        for host in range(hosts):
+            yield profile_body(f"host-{host:03d}", start + index * step, shared, own[host], rng)
+
+
+def latencies(query: Callable[[], object], runs: int) -> tuple[float, float]:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        query()
+        times.append(time.perf_counter() - started)
+    times.sort()
+    return statistics.median(times) * 1000, times[max(0, int(len(times) * 0.95) - 1)] * 1000
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def clickhouse_server(directory: Path) -> Iterator[str]:
+    tcp = _free_port()
+    server = subprocess.Popen(
+        ["/usr/sbin/clickhouse-server", "--config-file=/etc/clickhouse-server/config.xml", "--",
+         f"--path={directory}/", f"--tcp_port={tcp}", f"--http_port={_free_port()}",
+         f"--interserver_http_port={_free_port()}", f"--tmp_path={directory}/tmp/",
+         f"--logger.log={directory}/server.log", f"--logger.errorlog={directory}/error.log",
+         "--listen_host=127.0.0.1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", tcp), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        yield f"clickhouse://127.0.0.1:{tcp}/bench"
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
+def run_store(name: str, store: Store, args: argparse.Namespace) -> None:
+    count, seconds = ingest(store, dataset(args.hosts, T0, 60, timedelta(minutes=1), args.stacks))
+    print(
+        f"{name}: ingested {count} profiles ({args.hosts} hosts x 60 min, ~{args.stacks} stacks each) "
+        f"in {seconds:.1f} s: {count / seconds:.1f} profiles/s (target >= 50/s embedded)"
+    )
+    hour = Filters("bench", T0, T0 + timedelta(hours=1))
+    p50, p95 = latencies(lambda: store.stacks(hour), args.queries)
+    print(
+        f"{name}: flame graph of the hour, all hosts: p50 {p50:.0f} ms, p95 {p95:.0f} ms "
+        "(target p95 <= 500 ms)"
+    )
+    one = Filters("bench", T0, T0 + timedelta(hours=1), hosts=("host-007",))
+    p50, p95 = latencies(lambda: store.stacks(one), args.queries)
+    print(f"{name}: flame graph of the hour, one host: p50 {p50:.0f} ms, p95 {p95:.0f} ms")
+    week_start = T0 + timedelta(days=1)
+    steps = 7 * 24 * 60 // args.week_interval
+    count, seconds = ingest(
+        store, dataset(args.week_hosts, week_start, steps, timedelta(minutes=args.week_interval), args.stacks)
+    )
+    print(
+        f"{name}: ingested a week of {args.week_hosts} hosts (one profile per {args.week_interval} min): "
+        f"{count} profiles in {seconds:.1f} s"
+    )
+    week = Filters("bench", week_start, week_start + timedelta(days=7))
+    p50, p95 = latencies(lambda: store.stacks(week), args.queries)
+    print(f"{name}: flame graph of the week (hourly rollup): p50 {p50:.0f} ms, p95 {p95:.0f} ms")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--hosts", type=int, default=100)
+    parser.add_argument("--stacks", type=int, default=2000)
+    parser.add_argument("--queries", type=int, default=20)
+    parser.add_argument("--week-hosts", type=int, default=5)
+    parser.add_argument("--week-interval", type=int, default=10, help="minutes between a host's profiles")
+    parser.add_argument("--store", choices=["sqlite", "clickhouse", "both"], default="both")
+    args = parser.parse_args(argv)
+    directory = Path(tempfile.mkdtemp(prefix="gprofiler-bench-studio-", dir="/var/tmp"))
+    try:
+        if args.store in ("sqlite", "both"):
+            store = SqliteStore(directory / "studio.sqlite3")
+            run_store("sqlite", store, args)
+            store.close()
+            print(f"sqlite: file size {(directory / 'studio.sqlite3').stat().st_size / 2**20:.0f} MB")
+        if args.store in ("clickhouse", "both"):
+            with clickhouse_server(directory / "clickhouse") as url:
+                clickhouse = ClickHouseStore(url)
+                run_store("clickhouse", clickhouse, args)
+                clickhouse.close()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
