@@ -196,3 +196,12 @@ def test_a_failing_profile_leaves_nothing(store: Store, monkeypatch: pytest.Monk
     monkeypatch.undo()
     assert store.add_profile("checkout", _profile("h1", 0, A))  # not a duplicate: nothing was kept
     assert store.stacks(_hour()) == {A.stack: 30}
+
+
+def test_profiles_arriving_after_their_hour_was_rolled_up_still_count(store: Store) -> None:
+    week = Filters("checkout", T0 - timedelta(days=6), T0 + timedelta(days=1))
+    store.add_profile("checkout", _profile("h1", 0, A))
+    assert store.stacks(week) == {A.stack: 30}  # rolls the finished hours up
+    store.add_profile("checkout", _profile("h2", 10, A))  # late: it waited in an agent's spool
+    assert store.stacks(week) == {A.stack: 60}
+    assert store.stacks(_hour()) == {A.stack: 60}

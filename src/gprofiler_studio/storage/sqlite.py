@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS profiles (
     cpu_avg REAL, mem_avg REAL, samples INTEGER NOT NULL,
     PRIMARY KEY (service_id, host, start_ts, end_ts)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS stacks (id INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, text TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rollups (service_id INTEGER PRIMARY KEY, through INTEGER NOT NULL);
 """
 _SAMPLES = """
 CREATE TABLE IF NOT EXISTS {table} (
@@ -138,8 +139,13 @@ class SqliteStore:
                     counts: Counter[tuple[str, str, int]] = Counter()
                     for sample in profile.samples:
                         counts[(sample.container, sample.process, ids[sample.stack])] += sample.count
-                    for width, table in _TABLES.items():
-                        bucket = bucket_of(start, width)
+                    # The hourly rollup is filled by _roll_up() once an hour is over; a profile for
+                    # an hour already rolled up (it waited in an agent's spool) goes into both.
+                    widths = (
+                        [MINUTE, HOUR] if bucket_of(start, HOUR) < self._through(service_id) else [MINUTE]
+                    )
+                    for width in widths:
+                        table, bucket = _TABLES[width], bucket_of(start, width)
                         self._db.executemany(
                             f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE "
                             "SET count = count + excluded.count",
@@ -158,7 +164,33 @@ class SqliteStore:
         with self._lock:
             return [row[0] for row in self._db.execute("SELECT name FROM services ORDER BY name")]
 
-    def _where(self, filters: Filters) -> tuple[str, list[object]] | None:
+    def _through(self, service_id: int | None) -> int:
+        row = self._db.execute("SELECT through FROM rollups WHERE service_id = ?", (service_id,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def _roll_up(self, service_id: int, now: int) -> int:
+        """Sum the minute rows of every hour that is over into the hourly table; returns the new mark."""
+        through, until = self._through(service_id), bucket_of(now, HOUR)
+        if until <= through:
+            return through
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute(
+                "INSERT INTO samples_hour SELECT service_id, bucket - bucket % 3600, host, container, "
+                "process, stack_id, SUM(count) FROM samples_minute WHERE service_id = ? AND bucket >= ? "
+                "AND bucket < ? GROUP BY 1, 2, 3, 4, 5, 6 "
+                "ON CONFLICT DO UPDATE SET count = count + excluded.count",
+                (service_id, through, until),
+            )
+            self._db.execute("INSERT OR REPLACE INTO rollups VALUES (?, ?)", (service_id, until))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return until
+
+    def _source(self, filters: Filters) -> tuple[str, list[object]] | None:
+        """A subquery of the filtered samples (host, container, process, stack_id, bucket, count)."""
         service_id = self._service_id(filters.service, create=False)
         if service_id is None:
             return None
@@ -173,37 +205,44 @@ class SqliteStore:
             if values:
                 clauses.append(f"{column} IN ({','.join('?' * len(values))})")
                 params.extend(values)
-        return " AND ".join(clauses), params
+        clause = " AND ".join(clauses)
+        columns = "host, container, process, stack_id"
+        if width == MINUTE:
+            return f"(SELECT {columns}, bucket, count FROM samples_minute WHERE {clause})", params
+        # Hours that are over come from the rollup; the current one from its minutes.
+        through = self._roll_up(service_id, int(datetime.now(timezone.utc).timestamp()))
+        return (
+            f"(SELECT {columns}, bucket, count FROM samples_hour WHERE {clause} AND bucket < ? UNION ALL "
+            f"SELECT {columns}, bucket - bucket % 3600 AS bucket, count FROM samples_minute "
+            f"WHERE {clause} AND bucket >= ?)",
+            [*params, through, *params, through],
+        )
 
     def seen(self, filters: Filters) -> Seen:
         result = Seen()
         with self._lock:
-            where = self._where(filters)
-            if where is None:
+            source = self._source(filters)
+            if source is None:
                 return result
-            clause, params = where
-            table = _TABLES[filters.resolution]
+            sql, params = source
             for column, target in (
                 ("host", result.hosts),
                 ("container", result.containers),
                 ("process", result.processes),
             ):
-                rows = self._db.execute(
-                    f"SELECT DISTINCT {column} FROM {table} WHERE {clause} ORDER BY 1", params
-                )
+                rows = self._db.execute(f"SELECT DISTINCT {column} FROM {sql} ORDER BY 1", params)
                 target.extend(row[0] for row in rows)
         return result
 
     def stacks(self, filters: Filters) -> Counter[str]:
         with self._lock:
-            where = self._where(filters)
-            if where is None:
+            source = self._source(filters)
+            if source is None:
                 return Counter()
-            clause, params = where
-            table = _TABLES[filters.resolution]
+            sql, params = source
             rows = self._db.execute(
-                f"SELECT s.text, x.total FROM (SELECT stack_id, SUM(count) AS total FROM {table} "
-                f"WHERE {clause} GROUP BY stack_id) x JOIN stacks s ON s.id = x.stack_id",
+                f"SELECT s.text, x.total FROM (SELECT stack_id, SUM(count) AS total FROM {sql} "
+                "GROUP BY stack_id) x JOIN stacks s ON s.id = x.stack_id",
                 params,
             )
             return Counter({text: total for text, total in rows})
@@ -211,14 +250,12 @@ class SqliteStore:
     def timeseries(self, filters: Filters) -> list[TimePoint]:
         width = filters.resolution
         with self._lock:
-            where = self._where(filters)
-            if where is None:
+            source = self._source(filters)
+            if source is None:
                 return []
-            clause, params = where
+            sql, params = source
             samples = dict(
-                self._db.execute(
-                    f"SELECT bucket, SUM(count) FROM {_TABLES[width]} WHERE {clause} GROUP BY bucket", params
-                ).fetchall()
+                self._db.execute(f"SELECT bucket, SUM(count) FROM {sql} GROUP BY bucket", params).fetchall()
             )
             host_clause = ""
             host_params: list[object] = []
@@ -239,8 +276,10 @@ class SqliteStore:
         return points
 
     def apply_retention(self, now: datetime, minutes_for: timedelta, hours_for: timedelta) -> None:
-        """Drop minute rows older than `minutes_for`, hour rows and profiles older than `hours_for`."""
+        """Roll finished hours up; drop minute rows older than `minutes_for`, the rest past `hours_for`."""
         with self._lock:
+            for (service_id,) in self._db.execute("SELECT id FROM services").fetchall():
+                self._roll_up(service_id, to_epoch(now))
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("DELETE FROM samples_minute WHERE bucket < ?", (to_epoch(now - minutes_for),))
             self._db.execute("DELETE FROM samples_hour WHERE bucket < ?", (to_epoch(now - hours_for),))
