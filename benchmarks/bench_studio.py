@@ -16,6 +16,7 @@ The ClickHouse store runs against a clickhouse-server this script starts (Debian
 """
 
 import argparse
+import concurrent.futures
 import gzip
 import json
 import random
@@ -26,6 +27,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -162,6 +165,47 @@ def run_store(name: str, store: Store, args: argparse.Namespace) -> None:
     print(f"{name}: flame graph of the week (hourly rollup): p50 {p50:.0f} ms, p95 {p95:.0f} ms")
 
 
+def http_ingest(directory: Path, args: argparse.Namespace) -> None:
+    """The same hour of profiles POSTed to `gprofiler-studio serve --workers N` by concurrent clients."""
+    studio = [sys.executable, "-m", "gprofiler_studio.cli", "--data-dir", str(directory / "http")]
+    token = subprocess.run([*studio, "token", "create", "--service", "bench"], capture_output=True, text=True)
+    port = _free_port()
+    server = subprocess.Popen(
+        [*studio, "serve", "--port", str(port), "--workers", str(args.workers)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/api/v2/profiles?service=bench"
+    headers = {"GPROFILER-API-KEY": token.stdout.strip(), "GPROFILER-SERVICE-NAME": "bench",
+               "Content-Encoding": "gzip", "Content-Type": "application/json"}  # fmt: skip
+
+    def post(body: bytes) -> int:
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return int(response.status)
+
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        time.sleep(1)
+        bodies = list(dataset(args.hosts, T0, 60, timedelta(minutes=1), args.stacks))
+        started = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(args.clients) as pool:
+            statuses = list(pool.map(post, bodies))
+        seconds = time.perf_counter() - started
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    assert statuses == [200] * len(bodies), Counter(statuses)
+    print(
+        f"sqlite over HTTP: {len(bodies)} profiles from {args.clients} concurrent clients into "
+        f"`serve --workers {args.workers}` in {seconds:.1f} s: {len(bodies) / seconds:.1f} profiles/s"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -171,7 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=20)
     parser.add_argument("--week-hosts", type=int, default=5)
     parser.add_argument("--week-interval", type=int, default=10, help="minutes between a host's profiles")
-    parser.add_argument("--store", choices=["sqlite", "clickhouse", "both"], default="both")
+    parser.add_argument("--store", choices=["sqlite", "clickhouse", "both", "none"], default="both")
+    parser.add_argument("--http", action="store_true", help="also ingest over HTTP into `serve --workers`")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=4)
     args = parser.parse_args(argv)
     directory = Path(tempfile.mkdtemp(prefix="gprofiler-bench-studio-", dir="/var/tmp"))
     try:
@@ -185,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
                 clickhouse = ClickHouseStore(url)
                 run_store("clickhouse", clickhouse, args)
                 clickhouse.close()
+        if args.http:
+            http_ingest(directory, args)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     return 0

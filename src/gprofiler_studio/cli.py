@@ -3,17 +3,24 @@
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from gprofiler_studio.storage.base import Store
 from gprofiler_studio.tokens import new_token, token_hash
 
 DEFAULT_DATA_DIR = "/var/lib/gprofiler-studio"
+_ENV_STORAGE, _ENV_DATA_DIR, _ENV_MAX_BODY = (
+    "GPROFILER_STUDIO_STORAGE",
+    "GPROFILER_STUDIO_DATA_DIR",
+    "GPROFILER_STUDIO_MAX_BODY",
+)
 RETENTION_CHECK = timedelta(hours=1)
 
 
@@ -78,6 +85,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--max-body-mb", type=float, default=4.0, help="largest compressed upload")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes: decoding uploads uses one CPU each (default 1)",
+    )
     serve.add_argument("--retention-days", type=float, default=7.0, help="minute-resolution samples kept")
     serve.add_argument("--rollup-retention-days", type=float, default=90.0, help="hourly rollups kept")
     token = commands.add_parser("token", help="manage tokens")
@@ -100,11 +113,16 @@ def _retention_loop(
         stop.wait(RETENTION_CHECK.total_seconds())
 
 
-def _serve(args: argparse.Namespace, store: Store) -> int:
-    import uvicorn
-
+def app_from_environment() -> Any:
+    """The app of one worker process of `serve --workers N`, from the settings its parent exported."""
     from gprofiler_studio.app import StudioSettings, create_app
 
+    _log_json()
+    store = open_store(os.environ[_ENV_STORAGE] or None, Path(os.environ[_ENV_DATA_DIR]))
+    return create_app(store, StudioSettings(max_body_bytes=int(os.environ[_ENV_MAX_BODY])))
+
+
+def _log_json() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLogFormatter())
     handler.addFilter(RedactTokens())
@@ -113,12 +131,35 @@ def _serve(args: argparse.Namespace, store: Store) -> int:
         named.handlers = [handler]
         named.setLevel(logging.INFO)
         named.propagate = False
+
+
+def _serve(args: argparse.Namespace, store: Store) -> int:
+    import uvicorn
+
+    from gprofiler_studio.app import StudioSettings, create_app
+
+    _log_json()
     stop = threading.Event()
     minutes_for, hours_for = timedelta(days=args.retention_days), timedelta(days=args.rollup_retention_days)
     threading.Thread(target=_retention_loop, args=(store, minutes_for, hours_for, stop), daemon=True).start()
-    app = create_app(store, StudioSettings(max_body_bytes=int(args.max_body_mb * 1024 * 1024)))
+    max_body = int(args.max_body_mb * 1024 * 1024)
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=True)
+        if args.workers > 1:
+            # Each worker process opens the store itself (SQLite serialises their writes).
+            os.environ.update(
+                {
+                    _ENV_STORAGE: args.storage or "",
+                    _ENV_DATA_DIR: str(args.data_dir),
+                    _ENV_MAX_BODY: str(max_body),
+                }
+            )
+            uvicorn.run(
+                "gprofiler_studio.cli:app_from_environment", factory=True, workers=args.workers,
+                host=args.host, port=args.port, log_config=None, access_log=True,
+            )  # fmt: skip
+        else:
+            app = create_app(store, StudioSettings(max_body_bytes=max_body))
+            uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=True)
     finally:
         stop.set()
     return 0

@@ -50,7 +50,8 @@ _STACK_CACHE_ENTRIES = 500_000
 class SqliteStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        # timeout: with several studio processes (--workers) a writer waits for the others' commits.
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=60)
         self._lock = threading.Lock()
         self._stack_cache: dict[str, int] = {}
         with self._lock:
@@ -169,25 +170,31 @@ class SqliteStore:
         return int(row[0]) if row else 0
 
     def _roll_up(self, service_id: int, now: int) -> int:
-        """Sum the minute rows of every hour that is over into the hourly table; returns the new mark."""
-        through, until = self._through(service_id), bucket_of(now, HOUR)
-        if until <= through:
-            return through
+        """Sum the minute rows of every hour that is over into the hourly table; returns the new mark.
+
+        The mark is read inside the write transaction: studio processes sharing the file (--workers)
+        never roll the same hour up twice.
+        """
+        until = bucket_of(now, HOUR)
+        if until <= self._through(service_id):
+            return self._through(service_id)
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            self._db.execute(
-                "INSERT INTO samples_hour SELECT service_id, bucket - bucket % 3600, host, container, "
-                "process, stack_id, SUM(count) FROM samples_minute WHERE service_id = ? AND bucket >= ? "
-                "AND bucket < ? GROUP BY 1, 2, 3, 4, 5, 6 "
-                "ON CONFLICT DO UPDATE SET count = count + excluded.count",
-                (service_id, through, until),
-            )
-            self._db.execute("INSERT OR REPLACE INTO rollups VALUES (?, ?)", (service_id, until))
+            through = self._through(service_id)
+            if until > through:
+                self._db.execute(
+                    "INSERT INTO samples_hour SELECT service_id, bucket - bucket % 3600, host, container, "
+                    "process, stack_id, SUM(count) FROM samples_minute WHERE service_id = ? AND bucket >= ? "
+                    "AND bucket < ? GROUP BY 1, 2, 3, 4, 5, 6 "
+                    "ON CONFLICT DO UPDATE SET count = count + excluded.count",
+                    (service_id, through, until),
+                )
+                self._db.execute("INSERT OR REPLACE INTO rollups VALUES (?, ?)", (service_id, until))
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        return until
+        return max(until, through)
 
     def _source(self, filters: Filters) -> tuple[str, list[object]] | None:
         """A subquery of the filtered samples (host, container, process, stack_id, bucket, count)."""
