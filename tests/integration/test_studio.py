@@ -71,8 +71,9 @@ class Studio:
             return error.code, error.read()
 
     def collapsed(self, service: str = "checkout", **params: str | list[str]) -> Counter[str]:
+        query: dict[str, str | list[str]] = {"start": "0", **params}
         status, body = self.get(
-            "/api/v1/flamegraph", self.reader, service=service, start="0", format="collapsed", **params
+            "/api/v1/flamegraph", self.reader, service=service, format="collapsed", **query
         )
         assert status == 200, body
         counts: Counter[str] = Counter()
