@@ -27,6 +27,7 @@ from prometheus_client import (
     Counter as Metric,
 )
 
+from gprofiler import __version__
 from gprofiler.output.flamegraph import build_tree
 from gprofiler_studio.ingest import IngestError, inflate, parse_upload
 from gprofiler_studio.storage.base import Filters, Store
@@ -89,7 +90,7 @@ def _parse_time(value: str | None, default: datetime) -> datetime:
 def create_app(store: Store, settings: StudioSettings | None = None) -> FastAPI:
     settings = settings or StudioSettings()
     metrics = _Metrics()
-    app = FastAPI(title="gprofiler-studio", version="0.1.0")
+    app = FastAPI(title="gprofiler-studio", version=__version__)
 
     def scope(request: Request, allow_query: bool = False) -> str | None:
         """The service this request's token may read (None: all); 401 without a valid token."""
