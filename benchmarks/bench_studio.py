@@ -30,12 +30,13 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+from tests.clickhouse_server import free_port, running_clickhouse  # noqa: E402
+
 from gprofiler_studio.ingest import inflate, parse_upload  # noqa: E402
 from gprofiler_studio.storage.base import Filters, Store  # noqa: E402
 from gprofiler_studio.storage.clickhouse import ClickHouseStore  # noqa: E402
@@ -106,36 +107,6 @@ def latencies(query: Callable[[], object], runs: int) -> tuple[float, float]:
     return statistics.median(times) * 1000, times[max(0, int(len(times) * 0.95) - 1)] * 1000
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def clickhouse_server(directory: Path) -> Iterator[str]:
-    tcp = _free_port()
-    server = subprocess.Popen(
-        ["/usr/sbin/clickhouse-server", "--config-file=/etc/clickhouse-server/config.xml", "--",
-         f"--path={directory}/", f"--tcp_port={tcp}", f"--http_port={_free_port()}",
-         f"--interserver_http_port={_free_port()}", f"--tmp_path={directory}/tmp/",
-         f"--logger.log={directory}/server.log", f"--logger.errorlog={directory}/error.log",
-         "--listen_host=127.0.0.1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", tcp), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
-        yield f"clickhouse://127.0.0.1:{tcp}/bench"
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
-
-
 def run_store(name: str, store: Store, args: argparse.Namespace) -> None:
     count, seconds = ingest(store, dataset(args.hosts, T0, 60, timedelta(minutes=1), args.stacks))
     print(
@@ -169,7 +140,7 @@ def http_ingest(directory: Path, args: argparse.Namespace) -> None:
     """The same hour of profiles POSTed to `gprofiler-studio serve --workers N` by concurrent clients."""
     studio = [sys.executable, "-m", "gprofiler_studio.cli", "--data-dir", str(directory / "http")]
     token = subprocess.run([*studio, "token", "create", "--service", "bench"], capture_output=True, text=True)
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [*studio, "serve", "--port", str(port), "--workers", str(args.workers)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -228,8 +199,8 @@ def main(argv: list[str] | None = None) -> int:
             store.close()
             print(f"sqlite: file size {(directory / 'studio.sqlite3').stat().st_size / 2**20:.0f} MB")
         if args.store in ("clickhouse", "both"):
-            with clickhouse_server(directory / "clickhouse") as url:
-                clickhouse = ClickHouseStore(url)
+            with running_clickhouse(directory / "clickhouse") as url:
+                clickhouse = ClickHouseStore(f"{url}/bench")
                 run_store("clickhouse", clickhouse, args)
                 clickhouse.close()
         if args.http:

@@ -9,7 +9,6 @@ import hashlib
 import json
 import logging
 import time
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
@@ -252,13 +251,13 @@ def create_app(store: Store, settings: StudioSettings | None = None) -> FastAPI:
         readable(request, service)
         now = store.stacks(filters(service, start, end, host, container, process))
         before = store.stacks(filters(service, base_start, base_end, host, container, process))
-        keys: Counter[str] = Counter()
-        keys.update(now.keys())
-        keys.update(before.keys())
         return {
             "base_total": sum(before.values()),
             "total": sum(now.values()),
-            "stacks": [{"stack": k, "base": before.get(k, 0), "count": now.get(k, 0)} for k in sorted(keys)],
+            "stacks": [
+                {"stack": k, "base": before.get(k, 0), "count": now.get(k, 0)}
+                for k in sorted(now.keys() | before.keys())
+            ],
         }
 
     @app.get("/metrics")

@@ -7,7 +7,6 @@ profiles the agent wrote locally in the same run (-o and -u together).
 import gzip
 import json
 import signal
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -21,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.clickhouse_server import free_port
 from tests.integration.conftest import AgentFiles, running, wait_for
 
 STUDIO = [sys.executable, "-m", "gprofiler_studio.cli"]
@@ -83,12 +83,6 @@ class Studio:
         return counts
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _token(data: Path, *scope: str) -> str:
     result = subprocess.run(
         [*STUDIO, "--data-dir", str(data), "token", "create", *scope], capture_output=True
@@ -100,7 +94,7 @@ def _token(data: Path, *scope: str) -> str:
 @pytest.fixture
 def studio(tmp_path: Path) -> Iterator[Studio]:
     data = tmp_path / "studio"
-    server = Studio(data, _free_port(), _token(data, "--service", "checkout"), _token(data, "--all"))
+    server = Studio(data, free_port(), _token(data, "--service", "checkout"), _token(data, "--all"))
     server.start()
     yield server
     server.stop()
@@ -218,7 +212,7 @@ def test_a_gprofiler_151_upload_is_accepted_and_queryable(studio: Studio) -> Non
 
 def test_bad_uploads_are_refused_and_nothing_is_stored(tmp_path: Path) -> None:
     data = tmp_path / "studio"
-    studio = Studio(data, _free_port(), _token(data, "--service", "checkout"), _token(data, "--all"))
+    studio = Studio(data, free_port(), _token(data, "--service", "checkout"), _token(data, "--all"))
     studio.start("--max-body-mb", "0.25")
     try:
         good = _gprofiler_151_body(FIXTURE.read_text(), "2026-11-26T08:15:24", "2026-11-26T08:15:27")

@@ -1,8 +1,6 @@
 """The storage suite every studio store passes: the embedded SQLite one and a real ClickHouse server."""
 
 import shutil
-import socket
-import subprocess
 import tempfile
 import time
 import uuid
@@ -18,15 +16,9 @@ from gprofiler_studio.ingest import Profile, Sample
 from gprofiler_studio.storage.base import Filters, Store
 from gprofiler_studio.storage.clickhouse import ClickHouseStore
 from gprofiler_studio.storage.sqlite import SqliteStore
+from tests.clickhouse_server import CLICKHOUSE, running_clickhouse
 
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=timezone.utc)
-CLICKHOUSE = "/usr/sbin/clickhouse-server"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -35,30 +27,10 @@ def clickhouse() -> Iterator[str]:
     if not Path(CLICKHOUSE).exists():
         pytest.fail("clickhouse-server is missing (./dev.sh setup-test installs it)")
     data = Path(tempfile.mkdtemp(prefix="gp-clickhouse-"))
-    tcp, http, interserver = _free_port(), _free_port(), _free_port()
-    server = subprocess.Popen(
-        [CLICKHOUSE, "--config-file=/etc/clickhouse-server/config.xml", "--", f"--path={data}/",
-         f"--tcp_port={tcp}", f"--http_port={http}", f"--interserver_http_port={interserver}",
-         f"--tmp_path={data}/tmp/", f"--user_files_path={data}/user_files/",
-         f"--logger.log={data}/server.log", f"--logger.errorlog={data}/error.log", "--listen_host=127.0.0.1"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", tcp), timeout=1).close()
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, (
-                    "clickhouse-server did not start"
-                )
-                time.sleep(0.2)
-        yield f"clickhouse://127.0.0.1:{tcp}"
+        with running_clickhouse(data) as url:
+            yield url
     finally:
-        server.terminate()
-        server.wait(timeout=60)
         shutil.rmtree(data, ignore_errors=True)
 
 

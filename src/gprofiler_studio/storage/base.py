@@ -66,6 +66,25 @@ class Seen:
     processes: list[str] = field(default_factory=list)
 
 
+def timepoints(
+    samples: dict[int, int], metrics: dict[int, tuple[float | None, float | None]]
+) -> list[TimePoint]:
+    """One point per bucket (epoch seconds) with samples or host metrics, in time order."""
+    points = []
+    for bucket in sorted(samples.keys() | metrics.keys()):
+        cpu, mem = metrics.get(bucket, (None, None))
+        moment = datetime.fromtimestamp(bucket, timezone.utc)
+        points.append(TimePoint(moment, int(samples.get(bucket, 0)), _number(cpu), _number(mem)))
+    return points
+
+
+def _number(value: float | None) -> float | None:
+    """An average of no values is NULL (SQLite) or NaN (some ClickHouse versions): None either way."""
+    if value is None or value != value:
+        return None
+    return float(value)
+
+
 class Store(Protocol):
     def add_profile(self, service: str, profile: Profile) -> bool:
         """Store one profile atomically; False if this exact profile was already stored."""

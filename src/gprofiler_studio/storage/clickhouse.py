@@ -26,6 +26,7 @@ from gprofiler_studio.storage.base import (
     TimePoint,
     bucket_of,
     stack_hash,
+    timepoints,
     to_epoch,
 )
 
@@ -197,23 +198,10 @@ class ClickHouseStore:
             f"FROM ({per_profile}) GROUP BY b",
             params,
         )
-        by_bucket = {int(bucket): (cpu, mem) for bucket, cpu, mem in metrics}
-        points = []
-        for bucket in sorted(set(samples) | set(by_bucket)):
-            cpu, mem = by_bucket.get(bucket, (None, None))
-            moment = datetime.fromtimestamp(bucket, timezone.utc)
-            points.append(TimePoint(moment, int(samples.get(bucket, 0)), _number(cpu), _number(mem)))
-        return points
+        return timepoints(samples, {int(bucket): (cpu, mem) for bucket, cpu, mem in metrics})
 
     def apply_retention(self, now: datetime, minutes_for: timedelta, hours_for: timedelta) -> None:
         minutes, hours = to_epoch(now - minutes_for), to_epoch(now - hours_for)
         self._run(f"ALTER TABLE {self.db}.samples_minute DELETE WHERE bucket < %(t)s", {"t": minutes})
         self._run(f"ALTER TABLE {self.db}.samples_hour DELETE WHERE bucket < %(t)s", {"t": hours})
         self._run(f"ALTER TABLE {self.db}.profiles DELETE WHERE start_ts < %(t)s", {"t": hours})
-
-
-def _number(value: Any) -> float | None:
-    """ClickHouse's avg() of only NULLs is NaN or NULL depending on the version: None either way."""
-    if value is None or value != value:
-        return None
-    return float(value)

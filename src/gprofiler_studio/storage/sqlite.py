@@ -22,6 +22,7 @@ from gprofiler_studio.storage.base import (
     TimePoint,
     bucket_of,
     stack_hash,
+    timepoints,
     to_epoch,
 )
 
@@ -175,9 +176,9 @@ class SqliteStore:
         The mark is read inside the write transaction: studio processes sharing the file (--workers)
         never roll the same hour up twice.
         """
-        until = bucket_of(now, HOUR)
-        if until <= self._through(service_id):
-            return self._through(service_id)
+        until, marked = bucket_of(now, HOUR), self._through(service_id)
+        if until <= marked:
+            return marked
         self._db.execute("BEGIN IMMEDIATE")
         try:
             through = self._through(service_id)
@@ -274,13 +275,7 @@ class SqliteStore:
                 f"WHERE service_id = ? AND start_ts >= ? AND start_ts < ?{host_clause} GROUP BY 1",
                 [width, *params[:3], *host_params],
             ).fetchall()
-        by_bucket = {bucket: (cpu, mem) for bucket, cpu, mem in metrics}
-        points = []
-        for bucket in sorted(set(samples) | set(by_bucket)):
-            cpu, mem = by_bucket.get(bucket, (None, None))
-            moment = datetime.fromtimestamp(bucket, timezone.utc)
-            points.append(TimePoint(moment, int(samples.get(bucket, 0)), cpu, mem))
-        return points
+        return timepoints(samples, {bucket: (cpu, mem) for bucket, cpu, mem in metrics})
 
     def apply_retention(self, now: datetime, minutes_for: timedelta, hours_for: timedelta) -> None:
         """Roll finished hours up; drop minute rows older than `minutes_for`, the rest past `hours_for`."""
