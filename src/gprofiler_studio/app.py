@@ -153,8 +153,9 @@ def create_app(store: Store, settings: StudioSettings | None = None) -> FastAPI:
     async def ingest_profile(request: Request) -> JSONResponse:
         try:
             service = _ingest_service(request)
-            raw = inflate(await _body(request), request.headers.get("content-encoding"))
-            profile = parse_upload(raw)
+            body, encoding = await _body(request), request.headers.get("content-encoding")
+            # Decoding takes ~15 ms of CPU: off the event loop, which keeps answering meanwhile.
+            profile = await run_in_threadpool(lambda: parse_upload(inflate(body, encoding)))
         except HTTPException as error:
             metrics.rejected.labels(str(error.status_code)).inc()
             raise

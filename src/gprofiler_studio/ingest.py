@@ -15,7 +15,7 @@ import re
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
 MAX_STACK_LINES = 500_000
@@ -33,12 +33,11 @@ class IngestError(Exception):
         self.message = message
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
+class Sample(NamedTuple):
     container: str
     process: str  # the app id when the line has one, else the process name
     stack: str  # process name; [appid;] frames..., root first, as in the .col line
-    count: int
+    count: int  # type: ignore[assignment]  # a field shadowing tuple.count, as intended
 
 
 @dataclass(frozen=True)
@@ -120,6 +119,16 @@ def parse_upload(raw: bytes) -> Profile:
 
 # Control characters other than the newline that separates lines: the agent escapes them all.
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+_ASCII_CONTROL = bytes(range(0x00, 0x0A)) + bytes(range(0x0B, 0x20)) + b"\x7f"
+_ASCII_ALLOWED = bytes(sorted(set(range(0x80)) - set(_ASCII_CONTROL)))
+# One valid stack line (what _parse_line accepts), matched in C for the whole text at once:
+# index;container;process[;frames] count, the frames not ending in ';' or a space. Empty frames
+# inside and control characters are looked for separately: both in the pattern make it 4x slower.
+_LINE = re.compile(
+    r"^[0-9]+;([^;\n]*);(([^;\n]+)(?:;([^\n]*[^;\n ]))?) ([1-9][0-9]{0,8}|1000000000)$",
+    re.MULTILINE,
+)
+_new_sample = tuple.__new__  # a NamedTuple without its Python-level __new__: once per stack line
 
 
 def parse_collapsed(text: str) -> tuple[Sample, ...]:
@@ -133,14 +142,51 @@ def parse_collapsed(text: str) -> tuple[Sample, ...]:
         raise IngestError(422, "the profile's header line is not JSON") from None
     if not isinstance(header, dict):
         raise IngestError(422, "the profile's header is not a JSON object")
-    lines = body.split("\n")
-    if len(lines) > MAX_STACK_LINES:
+    newlines = body.count("\n")
+    if newlines >= MAX_STACK_LINES:
         raise IngestError(413, f"more than {MAX_STACK_LINES} stack lines")
+    _check_control(body)
+    samples = _fast_parse(body, newlines + (0 if body.endswith("\n") or not body else 1))
+    if samples is not None:
+        return samples
+    # Some line is not in the common shape: parse line by line to name the first bad one.
+    lines = body.split("\n")
+    return tuple(_parse_line(number, line) for number, line in enumerate(lines, start=2) if line)
+
+
+def _check_control(body: str) -> None:
+    # bytes.translate deletes every allowed byte in one C pass: what is left is a control.
+    if body.isascii() and not body.encode("ascii").translate(None, _ASCII_ALLOWED):
+        return
     control = _CONTROL.search(body)
     if control is not None:
         number = body.count("\n", 0, control.start()) + 2
-        raise _bad_line(number, lines[number - 2], "control characters (the agent escapes them)")
-    return tuple(_parse_line(number, line) for number, line in enumerate(lines, start=2) if line)
+        line = body[body.rfind("\n", 0, control.start()) + 1 :].partition("\n")[0]
+        raise _bad_line(number, line, "control characters (the agent escapes them)")
+
+
+def _fast_parse(body: str, lines: int) -> tuple[Sample, ...] | None:
+    """All `lines` at once when all of them match _LINE (the usual case); None sends to the slow path."""
+    matches = _LINE.findall(body)
+    if len(matches) != lines:
+        return None  # a bad or empty line
+    # An empty frame shows as ';;' after the process name; the only other ';;' is an empty container's.
+    if body.count(";;") != sum(1 for match in matches if not match[0]):
+        return None
+    if len(body) > MAX_LINE_BYTES and max(len(c) + len(stack) for c, stack, *_ in matches) > MAX_LINE_BYTES:
+        return None
+    return tuple(
+        _new_sample(
+            Sample,
+            (
+                container,
+                frames[7:].split(";", 1)[0] if frames.startswith("appid: ") else comm,
+                stack,
+                int(count),
+            ),
+        )
+        for container, stack, comm, frames, count in matches
+    )
 
 
 def _parse_line(number: int, line: str) -> Sample:

@@ -117,18 +117,47 @@ def test_long_ranges_read_the_hourly_rollup(store: Store) -> None:
         store.add_profile("checkout", _profile("h1", minute, A))
     week = Filters("checkout", T0 - timedelta(days=6), T0 + timedelta(days=1))
     assert week.resolution == 3600
-    assert store.stacks(week) == {A.stack: 180}
-    assert [(p.bucket, p.samples) for p in store.timeseries(week)] == [
-        (T0 + timedelta(hours=h), 60) for h in range(3)
+    for _ in ("before the rollup", "after it"):
+        assert store.stacks(week) == {A.stack: 180}
+        assert [(p.bucket, p.samples) for p in store.timeseries(week)] == [
+            (T0 + timedelta(hours=h), 60) for h in range(3)
+        ]
+        store.roll_up(T0 + timedelta(hours=4))
+
+
+def test_ranges_mixing_rolled_up_hours_and_profiles(store: Store) -> None:
+    """A range starting and ending inside hours: whole hours come from the rollup, the rest from the
+    profiles; filters apply to both."""
+    for minute in range(0, 180, 20):
+        store.add_profile("checkout", _profile("h1", minute, A, B))
+        store.add_profile("checkout", _profile("h2", minute + 1, A))
+    store.roll_up(T0 + timedelta(hours=4))
+    span = Filters("checkout", T0 + timedelta(minutes=30), T0 + timedelta(minutes=150))
+    # minutes 40 (h1), 41 (h2), 60..140: 6 profiles of h1 and 6 of h2
+    assert store.stacks(span) == {A.stack: 12 * 30, B.stack: 6 * 12}
+    narrowed = Filters("checkout", span.start, span.end, hosts=("h2",))
+    assert store.stacks(narrowed) == {A.stack: 6 * 30}
+    narrowed = Filters("checkout", span.start, span.end, containers=("web-1",))
+    assert store.stacks(narrowed) == {B.stack: 6 * 12}
+    seen = store.seen(Filters("checkout", span.start, span.end, containers=("web-1",)))
+    assert (seen.hosts, seen.containers, seen.processes) == (["h1"], ["web-1"], [B.process])
+    seen = store.seen(span)
+    assert (seen.hosts, seen.containers, seen.processes) == (["h1", "h2"], ["", "web-1"], ["app", B.process])
+    points = store.timeseries(Filters("checkout", span.start, span.end, processes=(B.process,)))
+    assert [(p.bucket - T0, p.samples) for p in points if p.samples] == [
+        (timedelta(minutes=minute), 12) for minute in range(40, 150, 20)
     ]
 
 
 def test_retention_drops_old_minutes_then_old_hours(store: Store) -> None:
     store.add_profile("checkout", _profile("h1", 0, A))
+    store.add_profile("checkout", _profile("h1", 70, A))
     week = Filters("checkout", T0 - timedelta(days=1), T0 + timedelta(days=1))
     store.apply_retention(T0 + timedelta(days=2), timedelta(days=1), timedelta(days=30))
-    _eventually(lambda: store.stacks(_hour()), Counter())  # minute rows gone
-    assert store.stacks(week) == {A.stack: 30}  # the hourly rollup stays
+    # Minute detail is gone: a part of an hour has no data; whole hours still come from the rollup.
+    _eventually(lambda: store.stacks(Filters("checkout", T0, T0 + timedelta(minutes=30))), Counter())
+    assert store.stacks(_hour()) == {A.stack: 30}
+    assert store.stacks(week) == {A.stack: 60}
     store.apply_retention(T0 + timedelta(days=40), timedelta(days=1), timedelta(days=30))
     _eventually(lambda: store.stacks(week), Counter())
 
@@ -173,7 +202,12 @@ def test_a_failing_profile_leaves_nothing(store: Store, monkeypatch: pytest.Monk
 def test_profiles_arriving_after_their_hour_was_rolled_up_still_count(store: Store) -> None:
     week = Filters("checkout", T0 - timedelta(days=6), T0 + timedelta(days=1))
     store.add_profile("checkout", _profile("h1", 0, A))
-    assert store.stacks(week) == {A.stack: 30}  # rolls the finished hours up
+    store.roll_up(T0 + timedelta(hours=2))
+    assert store.stacks(week) == {A.stack: 30}
     store.add_profile("checkout", _profile("h2", 10, A))  # late: it waited in an agent's spool
-    assert store.stacks(week) == {A.stack: 60}
-    assert store.stacks(_hour()) == {A.stack: 60}
+    store.add_profile("checkout", _profile("h1", 20, B))
+    assert store.stacks(week) == {A.stack: 60, B.stack: 12}
+    assert store.stacks(_hour()) == {A.stack: 60, B.stack: 12}
+    assert store.stacks(Filters("checkout", week.start, week.end, hosts=("h2",))) == {A.stack: 30}
+    store.roll_up(T0 + timedelta(hours=3))  # nothing rolled up twice
+    assert store.stacks(week) == {A.stack: 60, B.stack: 12}

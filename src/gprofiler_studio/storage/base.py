@@ -104,6 +104,9 @@ class Store(Protocol):
 
     def timeseries(self, filters: Filters) -> list[TimePoint]: ...
 
+    def roll_up(self, now: datetime) -> None:
+        """Build the hourly rollups of the hours that are over (a no-op where the database does it)."""
+
     def apply_retention(self, now: datetime, minutes_for: timedelta, hours_for: timedelta) -> None: ...
 
     def close(self) -> None: ...

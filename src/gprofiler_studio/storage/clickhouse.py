@@ -49,8 +49,14 @@ _SCHEMA = [
     "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.samples_hour_view TO {db}.samples_hour AS "
     "SELECT service, toUInt32(bucket - bucket % 3600) AS bucket, host, container, process, stack, count "
     "FROM {db}.samples_minute",
+    # The same hours merged over every host: what a flame graph of a whole fleet reads.
+    "CREATE TABLE IF NOT EXISTS {db}.samples_hour_all (service String, bucket UInt32, "
+    "container String, process String, stack FixedString(16), count UInt64) ENGINE = SummingMergeTree(count) "
+    "ORDER BY (service, bucket, container, process, stack)",
+    "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.samples_hour_all_view TO {db}.samples_hour_all AS "
+    "SELECT service, toUInt32(bucket - bucket % 3600) AS bucket, container, process, stack, count "
+    "FROM {db}.samples_minute",
 ]
-_TABLES = {MINUTE: "samples_minute", HOUR: "samples_hour"}
 
 
 class ClickHouseStore:
@@ -132,44 +138,68 @@ class ClickHouseStore:
         )
         return sorted({row[0] for row in rows})
 
-    def _where(self, filters: Filters) -> tuple[str, dict[str, Any]]:
-        width = filters.resolution
-        params: dict[str, Any] = {
-            "service": filters.service,
-            "since": bucket_of(to_epoch(filters.start), width),
-            "until": to_epoch(filters.end),
-        }
-        clauses = ["service = %(service)s", "bucket >= %(since)s", "bucket < %(until)s"]
+    def roll_up(self, now: datetime) -> None:
+        """Nothing to do: the materialized views sum every insert into the hourly tables."""
+
+    @staticmethod
+    def _narrowing(filters: Filters, params: dict[str, Any]) -> str:
+        clauses = []
         for column, values in (
             ("host", filters.hosts),
             ("container", filters.containers),
             ("process", filters.processes),
         ):
             if values:
-                clauses.append(f"{column} IN %({column}s)s")
+                clauses.append(f" AND {column} IN %({column}s)s")
                 params[f"{column}s"] = tuple(values)
-        return " AND ".join(clauses), params
+        return "".join(clauses)
+
+    def _source(
+        self, filters: Filters, *, rollups: bool = True, per_host: bool = False
+    ) -> tuple[str, dict[str, Any]]:
+        """A subquery of the samples covering the filters (host, container, process, stack, bucket,
+        count): whole hours of the range from the hourly tables, the rest from the minutes."""
+        lo = bucket_of(to_epoch(filters.start), filters.resolution)
+        hi = -(-to_epoch(filters.end) // MINUTE) * MINUTE  # minute buckets before the range's end
+        first_hour = -(-lo // HOUR) * HOUR
+        last_hour = bucket_of(hi, HOUR) if rollups else 0
+        params: dict[str, Any] = {"service": filters.service, "lo": lo, "hi": hi}
+        narrowing = self._narrowing(filters, params)
+        columns = "host, container, process, stack, bucket, count"
+        minutes = (
+            f"SELECT {columns} FROM {self.db}.samples_minute WHERE service = %(service)s "
+            f"AND bucket >= %(lo)s AND bucket < %(hi)s{narrowing}"
+        )
+        if first_hour >= last_hour:
+            return minutes, params
+        params.update(first_hour=first_hour, last_hour=last_hour)
+        hours_range = "bucket >= %(first_hour)s AND bucket < %(last_hour)s"
+        if filters.hosts or per_host:
+            hours = f"SELECT {columns} FROM {self.db}.samples_hour WHERE service = %(service)s "
+        else:
+            hours = (
+                "SELECT '' AS host, container, process, stack, bucket, count "
+                f"FROM {self.db}.samples_hour_all WHERE service = %(service)s "
+            )
+        hours += f"AND {hours_range}{narrowing}"
+        return f"{hours} UNION ALL {minutes} AND NOT ({hours_range})", params
 
     def seen(self, filters: Filters) -> Seen:
-        clause, params = self._where(filters)
-        table = f"{self.db}.{_TABLES[filters.resolution]}"
         result = Seen()
-        for column, target in (
-            ("host", result.hosts),
-            ("container", result.containers),
-            ("process", result.processes),
+        for column, target, per_host in (
+            ("host", result.hosts, True),  # the hours merged over hosts have none
+            ("container", result.containers, False),
+            ("process", result.processes, False),
         ):
-            rows = self._run(
-                f"SELECT DISTINCT {column} FROM {table} WHERE {clause} ORDER BY {column}", params
-            )
+            source, params = self._source(filters, per_host=per_host)
+            rows = self._run(f"SELECT DISTINCT {column} FROM ({source}) ORDER BY {column}", params)
             target.extend(row[0] for row in rows)
         return result
 
     def stacks(self, filters: Filters) -> Counter[str]:
-        clause, params = self._where(filters)
-        table = f"{self.db}.{_TABLES[filters.resolution]}"
+        source, params = self._source(filters)
         rows = self._run(
-            f"SELECT text, total FROM (SELECT stack, sum(count) AS total FROM {table} WHERE {clause} "
+            f"SELECT text, total FROM (SELECT stack, sum(count) AS total FROM ({source}) "
             f"GROUP BY stack) ANY INNER JOIN (SELECT hash AS stack, any(text) AS text FROM {self.db}.stacks "
             "GROUP BY hash) USING stack",
             params,
@@ -178,10 +208,11 @@ class ClickHouseStore:
 
     def timeseries(self, filters: Filters) -> list[TimePoint]:
         width = filters.resolution
-        clause, params = self._where(filters)
+        # Minute points from the minutes; hour points from the hours (and the minutes of the last one).
+        source, params = self._source(filters, rollups=width == HOUR)
         samples = dict(
             self._run(
-                f"SELECT bucket, sum(count) FROM {self.db}.{_TABLES[width]} WHERE {clause} GROUP BY bucket",
+                f"SELECT intDiv(bucket, {width}) * {width} AS b, sum(count) FROM ({source}) GROUP BY b",
                 params,
             )
         )
@@ -190,7 +221,7 @@ class ClickHouseStore:
         per_profile = (
             "SELECT service, host, start_ts, any(cpu_avg) AS cpu, any(mem_avg) AS mem "
             f"FROM {self.db}.profiles WHERE service = %(service)s "
-            f"AND start_ts >= %(since)s AND start_ts < %(until)s{host_clause} "
+            f"AND start_ts >= %(lo)s AND start_ts < %(hi)s{host_clause} "
             "GROUP BY service, host, start_ts, end_ts"
         )
         metrics = self._run(
@@ -204,4 +235,5 @@ class ClickHouseStore:
         minutes, hours = to_epoch(now - minutes_for), to_epoch(now - hours_for)
         self._run(f"ALTER TABLE {self.db}.samples_minute DELETE WHERE bucket < %(t)s", {"t": minutes})
         self._run(f"ALTER TABLE {self.db}.samples_hour DELETE WHERE bucket < %(t)s", {"t": hours})
+        self._run(f"ALTER TABLE {self.db}.samples_hour_all DELETE WHERE bucket < %(t)s", {"t": hours})
         self._run(f"ALTER TABLE {self.db}.profiles DELETE WHERE start_ts < %(t)s", {"t": hours})
