@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from gprofiler_studio import ingest
 from gprofiler_studio.ingest import IngestError, inflate, parse_collapsed, parse_upload
 
 
@@ -93,3 +94,29 @@ def test_body_that_is_not_json_or_not_an_object() -> None:
         with pytest.raises(IngestError) as refused:
             parse_upload(raw)
         assert refused.value.status == 400
+
+
+FAST_PATH_LINES = [
+    "0;;python3;appid: python: app.py (/srv/app.py);main;f 5",
+    "1;web;java;a;b 3",
+    "2;;kworker 7",
+    "0;c;p;appid: x 2",
+    "0;;p;appid: y;z 1",
+    "0;;p;a b;c d 1000000000",
+]
+REFUSED_LINES = [
+    "0;;p;;x 1", "0;;p;x; 1", "0;;p;x  1", "0;;p 0", "0;;p;x 1000000001", "0;;;x 1", "0;;p;;;x 1",
+    ";;p;x 1", "0;;p;x", "a;;p;x 1",
+]  # fmt: skip
+
+
+def test_the_whole_text_pattern_accepts_exactly_what_the_line_parser_does() -> None:
+    """The one-regex path gives what the line-by-line parser gives, and refuses what it refuses."""
+    body = "\n".join(FAST_PATH_LINES) + "\n"
+    fast = ingest._fast_parse(body, len(FAST_PATH_LINES))
+    assert fast == tuple(ingest._parse_line(n, line) for n, line in enumerate(FAST_PATH_LINES, start=2))
+    assert fast is not None and fast[0].process == "python: app.py (/srv/app.py)"
+    for line in REFUSED_LINES:
+        assert ingest._fast_parse(f"{line}\n", 1) is None, line
+        with pytest.raises(ingest.IngestError):
+            ingest._parse_line(2, line)
