@@ -33,6 +33,11 @@ def bucket_of(epoch: int, width: int) -> int:
     return epoch - epoch % width
 
 
+def ceiling_of(epoch: int, width: int) -> int:
+    """The first bucket boundary at or after `epoch`."""
+    return -(-epoch // width) * width
+
+
 @dataclass(frozen=True)
 class Filters:
     """Which samples a query covers: a service and a time range, optionally narrowed."""
@@ -47,6 +52,12 @@ class Filters:
     @property
     def resolution(self) -> int:
         return MINUTE if self.end - self.start <= MINUTE_QUERY_LIMIT else HOUR
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        """[lo, hi) of profile starts (epoch seconds): a profile belongs to the range when the minute
+        it starts in does; the start is rounded down to the resolution."""
+        return bucket_of(to_epoch(self.start), self.resolution), ceiling_of(to_epoch(self.end), MINUTE)
 
 
 @dataclass(frozen=True)

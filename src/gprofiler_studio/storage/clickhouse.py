@@ -25,6 +25,7 @@ from gprofiler_studio.storage.base import (
     Seen,
     TimePoint,
     bucket_of,
+    ceiling_of,
     stack_hash,
     timepoints,
     to_epoch,
@@ -159,9 +160,8 @@ class ClickHouseStore:
     ) -> tuple[str, dict[str, Any]]:
         """A subquery of the samples covering the filters (host, container, process, stack, bucket,
         count): whole hours of the range from the hourly tables, the rest from the minutes."""
-        lo = bucket_of(to_epoch(filters.start), filters.resolution)
-        hi = -(-to_epoch(filters.end) // MINUTE) * MINUTE  # minute buckets before the range's end
-        first_hour = -(-lo // HOUR) * HOUR
+        lo, hi = filters.bounds
+        first_hour = ceiling_of(lo, HOUR)
         last_hour = bucket_of(hi, HOUR) if rollups else 0
         params: dict[str, Any] = {"service": filters.service, "lo": lo, "hi": hi}
         narrowing = self._narrowing(filters, params)

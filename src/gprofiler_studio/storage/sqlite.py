@@ -27,10 +27,11 @@ import os
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from operator import itemgetter
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -43,6 +44,7 @@ from gprofiler_studio.storage.base import (
     Seen,
     TimePoint,
     bucket_of,
+    ceiling_of,
     stack_hash,
     timepoints,
     to_epoch,
@@ -81,6 +83,16 @@ _STACK_CACHE_ENTRIES = 200_000  # stack texts known to each cache (~0.5 KB each)
 _IN_CHUNK = 5000  # ids per `IN (...)`, below SQLite's limit on parameters
 
 Row = tuple[int, str, bytes, bytes, bool]
+_T = TypeVar("_T")
+
+
+def _in_chunks(values: Sequence[_T]) -> Iterator[tuple[str, list[_T]]]:
+    """`values` in chunks small enough for one `IN (...)`, each with its `?,?,...` placeholders."""
+    for offset in range(0, len(values), _IN_CHUNK):
+        chunk = list(values[offset : offset + _IN_CHUNK])
+        yield ",".join("?" * len(chunk)), chunk
+
+
 _LABEL, _STACK, _COUNT = (
     itemgetter(0, 1),
     itemgetter(2),
@@ -198,11 +210,9 @@ class SqliteStore:
             stale -= self._touched
             self._touched |= stale
         chunk_ids = list(stale)
-        for offset in range(0, len(chunk_ids), _IN_CHUNK):
-            chunk = chunk_ids[offset : offset + _IN_CHUNK]
+        for marks, chunk in _in_chunks(chunk_ids):
             self._db.execute(
-                f"UPDATE stacks SET last_hour = max(last_hour, ?) WHERE id IN ({','.join('?' * len(chunk))})",
-                [hour, *chunk],
+                f"UPDATE stacks SET last_hour = max(last_hour, ?) WHERE id IN ({marks})", [hour, *chunk]
             )
 
     def _insert_stacks(self, stacks: list[str], hour: int) -> dict[str, int]:
@@ -217,10 +227,10 @@ class SqliteStore:
         hashes = list(by_hash)
         if len(self._stack_cache) + len(hashes) > _STACK_CACHE_ENTRIES:
             self._stack_cache.clear()
-        for offset in range(0, len(hashes), _IN_CHUNK):
-            chunk = hashes[offset : offset + _IN_CHUNK]
-            query = f"SELECT hash, id FROM stacks WHERE hash IN ({','.join('?' * len(chunk))})"
-            for digest, stack_id in self._db.execute(query, chunk):
+        for marks, chunk in _in_chunks(hashes):
+            for digest, stack_id in self._db.execute(
+                f"SELECT hash, id FROM stacks WHERE hash IN ({marks})", chunk
+            ):
                 text = by_hash[digest]
                 ids[text] = self._stack_cache[text] = stack_id
                 self._remember_text(stack_id, text)
@@ -412,12 +422,6 @@ class SqliteStore:
         rows = self._reader.execute(f"SELECT id FROM labels WHERE {' AND '.join(clauses)}", params)
         return np.array([row[0] for row in rows], dtype=np.uint32)
 
-    @staticmethod
-    def _bounds(filters: Filters) -> tuple[int, int]:
-        """[lo, hi) of profile starts: a profile belongs to the range when its start's minute does."""
-        lo = bucket_of(to_epoch(filters.start), filters.resolution)
-        return lo, -(-to_epoch(filters.end) // MINUTE) * MINUTE
-
     def _rows(
         self, service_id: int, filters: Filters, *, data: bool, rollups: bool, per_host: bool
     ) -> Iterator[Row]:
@@ -425,7 +429,7 @@ class SqliteStore:
         buckets of the range that are rolled up (hours, then 10 minutes), profiles for the rest.
         `per_host` needs parts of single hosts even without a host filter; with `data` False, data
         is b"" (the labels are all a caller needs, and they are small)."""
-        lo, hi = self._bounds(filters)
+        lo, hi = filters.bounds
         data_column = "data" if data else "x''"
         hosts = list(filters.hosts)
         in_hosts = f" AND host IN ({','.join('?' * len(hosts))})" if hosts else ""
@@ -437,7 +441,7 @@ class SqliteStore:
                 through = self._through(self._reader, service_id, width)
                 remaining = []
                 for since, until in spans:
-                    first = -(-since // width) * width
+                    first = ceiling_of(since, width)
                     last = min(bucket_of(until, width), through)
                     if first >= last:
                         remaining.append((since, until))
@@ -493,10 +497,9 @@ class SqliteStore:
                         missing.append(stack_id)
                     else:
                         result[text] = count
-                for offset in range(0, len(missing), _IN_CHUNK):
-                    chunk = missing[offset : offset + _IN_CHUNK]
+                for marks, chunk in _in_chunks(missing):
                     for stack_id, text in self._reader.execute(
-                        f"SELECT id, text FROM stacks WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                        f"SELECT id, text FROM stacks WHERE id IN ({marks})", chunk
                     ):
                         result[text] = by_id[stack_id]
                         self._remember_text(stack_id, text)
@@ -525,7 +528,7 @@ class SqliteStore:
                             hosts.add(host)
                     label_ids.update(labels.tolist())
                 if wanted is None:  # every host with a profile in the range
-                    lo, hi = self._bounds(filters)
+                    lo, hi = filters.bounds
                     host_clause = (
                         f" AND host IN ({','.join('?' * len(filters.hosts))})" if filters.hosts else ""
                     )
@@ -546,18 +549,15 @@ class SqliteStore:
     def _label_pairs(self, label_ids: set[int]) -> list[tuple[str, str]]:
         ids = list(label_ids)
         pairs: list[tuple[str, str]] = []
-        for offset in range(0, len(ids), _IN_CHUNK):
-            chunk = ids[offset : offset + _IN_CHUNK]
+        for marks, chunk in _in_chunks(ids):
             pairs.extend(
-                self._reader.execute(
-                    f"SELECT container, process FROM labels WHERE id IN ({','.join('?' * len(chunk))})", chunk
-                )
+                self._reader.execute(f"SELECT container, process FROM labels WHERE id IN ({marks})", chunk)
             )
         return pairs
 
     def timeseries(self, filters: Filters) -> list[TimePoint]:
         width = filters.resolution
-        lo, hi = self._bounds(filters)
+        lo, hi = filters.bounds
         host_clause = f" AND host IN ({','.join('?' * len(filters.hosts))})" if filters.hosts else ""
         with self._read_lock:
             service_id = self._service_id(self._reader, filters.service, create=False)
