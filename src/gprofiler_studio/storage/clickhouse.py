@@ -57,7 +57,19 @@ _SCHEMA = [
     "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.samples_hour_all_view TO {db}.samples_hour_all AS "
     "SELECT service, toUInt32(bucket - bucket % 3600) AS bucket, container, process, stack, count "
     "FROM {db}.samples_minute",
+    # And per 10 minutes over every host: a range that is not whole hours (minutes 5 to 65) reads
+    # these instead of every host's minutes.
+    "CREATE TABLE IF NOT EXISTS {db}.samples_10min_all (service String, bucket UInt32, "
+    "container String, process String, stack FixedString(16), count UInt64) ENGINE = SummingMergeTree(count) "
+    "ORDER BY (service, bucket, container, process, stack)",
+    "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.samples_10min_all_view TO {db}.samples_10min_all AS "
+    "SELECT service, toUInt32(bucket - bucket % 600) AS bucket, container, process, stack, count "
+    "FROM {db}.samples_minute",
 ]
+TEN_MINUTES = 10 * MINUTE
+# The summed tables, widest first: (width, table of single hosts or None, table of all hosts).
+_ROLLUPS = ((HOUR, "samples_hour", "samples_hour_all"), (TEN_MINUTES, None, "samples_10min_all"))
+_KNOWN_STACKS = 200_000  # hashes of the stacks this process has stored (16 bytes each)
 
 
 class ClickHouseStore:
@@ -76,6 +88,7 @@ class ClickHouseStore:
             password=parts.password or "",
         )
         self._lock = threading.Lock()  # one native connection: one query at a time
+        self._known: set[bytes] = set()
         for statement in _SCHEMA:
             self._run(statement.format(db=self.db))
 
@@ -117,7 +130,13 @@ class ClickHouseStore:
         if exists[0][0]:
             return False
         hashes = {sample.stack: stack_hash(sample.stack) for sample in profile.samples}
-        self._run(f"INSERT INTO {self.db}.stacks VALUES", [(digest, text) for text, digest in hashes.items()])
+        # Stacks are never deleted, so one this process has stored need not be sent again.
+        new = [(digest, text) for text, digest in hashes.items() if digest not in self._known]
+        if new:
+            self._run(f"INSERT INTO {self.db}.stacks VALUES", new)
+            if len(self._known) + len(new) > _KNOWN_STACKS:
+                self._known.clear()
+            self._known.update(digest for digest, _ in new)
         self._run(
             f"INSERT INTO {self.db}.profiles VALUES",
             [(service, profile.hostname, start, end, profile.cpu_avg, profile.mem_avg, profile.total)],
@@ -156,33 +175,45 @@ class ClickHouseStore:
         return "".join(clauses)
 
     def _source(
-        self, filters: Filters, *, rollups: bool = True, per_host: bool = False
+        self, filters: Filters, *, widths: tuple[int, ...] = (HOUR, TEN_MINUTES), per_host: bool = False
     ) -> tuple[str, dict[str, Any]]:
         """A subquery of the samples covering the filters (host, container, process, stack, bucket,
-        count): whole hours of the range from the hourly tables, the rest from the minutes."""
+        count): the whole buckets of the range from the summed tables of `widths` (hours, then 10
+        minutes), the rest from the minutes. The views fill those tables on every insert, so every
+        whole bucket is there. Without a host filter (nor `per_host`) the all-hosts tables are read,
+        with host ''."""
         lo, hi = filters.bounds
-        first_hour = ceiling_of(lo, HOUR)
-        last_hour = bucket_of(hi, HOUR) if rollups else 0
-        params: dict[str, Any] = {"service": filters.service, "lo": lo, "hi": hi}
+        params: dict[str, Any] = {"service": filters.service}
         narrowing = self._narrowing(filters, params)
         columns = "host, container, process, stack, bucket, count"
-        minutes = (
-            f"SELECT {columns} FROM {self.db}.samples_minute WHERE service = %(service)s "
-            f"AND bucket >= %(lo)s AND bucket < %(hi)s{narrowing}"
-        )
-        if first_hour >= last_hour:
-            return minutes, params
-        params.update(first_hour=first_hour, last_hour=last_hour)
-        hours_range = "bucket >= %(first_hour)s AND bucket < %(last_hour)s"
-        if filters.hosts or per_host:
-            hours = f"SELECT {columns} FROM {self.db}.samples_hour WHERE service = %(service)s "
-        else:
-            hours = (
-                "SELECT '' AS host, container, process, stack, bucket, count "
-                f"FROM {self.db}.samples_hour_all WHERE service = %(service)s "
+        selects, spans = [], [(lo, hi)]
+        for width, single, merged in _ROLLUPS:
+            table = single if filters.hosts or per_host else merged
+            if width not in widths or table is None:
+                continue
+            remaining = []
+            for since, until in spans:
+                first, last = ceiling_of(since, width), bucket_of(until, width)
+                if first >= last:
+                    remaining.append((since, until))
+                    continue
+                remaining += [(since, first), (last, until)]
+                index = len(params)
+                params.update({f"lo{index}": first, f"hi{index}": last})
+                selected = columns if table == single else "'' AS host, container, process, stack, bucket, count"
+                selects.append(
+                    f"SELECT {selected} FROM {self.db}.{table} WHERE service = %(service)s "
+                    f"AND bucket >= %(lo{index})s AND bucket < %(hi{index})s{narrowing}"
+                )
+            spans = [(since, until) for since, until in remaining if since < until]
+        for since, until in spans:
+            index = len(params)
+            params.update({f"lo{index}": since, f"hi{index}": until})
+            selects.append(
+                f"SELECT {columns} FROM {self.db}.samples_minute WHERE service = %(service)s "
+                f"AND bucket >= %(lo{index})s AND bucket < %(hi{index})s{narrowing}"
             )
-        hours += f"AND {hours_range}{narrowing}"
-        return f"{hours} UNION ALL {minutes} AND NOT ({hours_range})", params
+        return " UNION ALL ".join(selects), params
 
     def seen(self, filters: Filters) -> Seen:
         result = Seen()
@@ -208,8 +239,9 @@ class ClickHouseStore:
 
     def timeseries(self, filters: Filters) -> list[TimePoint]:
         width = filters.resolution
-        # Minute points from the minutes; hour points from the hours (and the minutes of the last one).
-        source, params = self._source(filters, rollups=width == HOUR)
+        lo, hi = filters.bounds
+        # Minute points from the minutes; hour points from the summed tables (and the minutes at the ends).
+        source, params = self._source(filters, widths=(HOUR, TEN_MINUTES) if width == HOUR else ())
         samples = dict(
             self._run(
                 f"SELECT intDiv(bucket, {width}) * {width} AS b, sum(count) FROM ({source}) GROUP BY b",
@@ -217,6 +249,7 @@ class ClickHouseStore:
             )
         )
         host_clause = " AND host IN %(hosts)s" if filters.hosts else ""
+        params.update(lo=lo, hi=hi)
         # One row per profile first (ReplacingMergeTree may still hold a duplicate), then per bucket.
         per_profile = (
             "SELECT service, host, start_ts, any(cpu_avg) AS cpu, any(mem_avg) AS mem "
@@ -234,6 +267,7 @@ class ClickHouseStore:
     def apply_retention(self, now: datetime, minutes_for: timedelta, hours_for: timedelta) -> None:
         minutes, hours = to_epoch(now - minutes_for), to_epoch(now - hours_for)
         self._run(f"ALTER TABLE {self.db}.samples_minute DELETE WHERE bucket < %(t)s", {"t": minutes})
+        self._run(f"ALTER TABLE {self.db}.samples_10min_all DELETE WHERE bucket < %(t)s", {"t": minutes})
         self._run(f"ALTER TABLE {self.db}.samples_hour DELETE WHERE bucket < %(t)s", {"t": hours})
         self._run(f"ALTER TABLE {self.db}.samples_hour_all DELETE WHERE bucket < %(t)s", {"t": hours})
         self._run(f"ALTER TABLE {self.db}.profiles DELETE WHERE start_ts < %(t)s", {"t": hours})
