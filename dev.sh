@@ -70,6 +70,7 @@ setup() {
     fi
     if ! stamp_current assets package-lock.json scripts/build_assets.py \
         || [ ! -f src/gprofiler/resources/flamegraph/vendor/d3.min.js ] \
+        || [ ! -f src/gprofiler_studio/ui/vendor/uPlot.min.js ] \
         || [ ! -d src/gprofiler/resources/nodejs ]; then
         log "installing pinned front-end libraries (npm ci) and copying them into the package"
         npm_config_nodedir=/usr npm ci --no-audit --no-fund --loglevel=error

@@ -2,6 +2,7 @@
 """Copy what npm built from package-lock.json into the package's resources (git-ignored copies).
 
 - the minified d3 and d3-flame-graph bundles the flame graph page inlines;
+- the same two plus uPlot (the time-series chart) for studio's web UI, which serves them itself;
 - linux-perf.node, the addon attach-maps loads into running node processes, compiled by `npm ci`
   (node-gyp, against this machine's Node.js headers) for this Node.js major version.
 """
@@ -15,25 +16,35 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESOURCES = ROOT / "src" / "gprofiler" / "resources"
 VENDOR = RESOURCES / "flamegraph" / "vendor"
+STUDIO_VENDOR = ROOT / "src" / "gprofiler_studio" / "ui" / "vendor"
 ADDON = ROOT / "node_modules" / "linux-perf" / "build" / "Release" / "linux-perf.node"
+# package: [(file in the package, where it goes)]
 BUNDLES = {
-    "d3": ("dist/d3.min.js", "d3.min.js"),
-    "d3-flame-graph": ("dist/d3-flamegraph.umd.min.js", "d3-flamegraph.min.js"),
+    "d3": [("dist/d3.min.js", VENDOR / "d3.min.js"), ("dist/d3.min.js", STUDIO_VENDOR / "d3.min.js")],
+    "d3-flame-graph": [
+        ("dist/d3-flamegraph.umd.min.js", VENDOR / "d3-flamegraph.min.js"),
+        ("dist/d3-flamegraph.umd.min.js", STUDIO_VENDOR / "d3-flamegraph.min.js"),
+    ],
+    "uplot": [
+        ("dist/uPlot.iife.min.js", STUDIO_VENDOR / "uPlot.min.js"),
+        ("dist/uPlot.min.css", STUDIO_VENDOR / "uPlot.min.css"),
+    ],
 }
 
 
 def main() -> int:
-    VENDOR.mkdir(parents=True, exist_ok=True)
     lock = json.loads((ROOT / "package-lock.json").read_text())
-    for package, (source, target) in BUNDLES.items():
+    for package, copies in BUNDLES.items():
         package_dir = ROOT / "node_modules" / package
         installed = json.loads((package_dir / "package.json").read_text())["version"]
         pinned = lock["packages"][f"node_modules/{package}"]["version"]
         if installed != pinned:
             print(f"{package} {installed} is installed but {pinned} is pinned: run npm ci", file=sys.stderr)
             return 1
-        shutil.copyfile(package_dir / source, VENDOR / target)
-        print(f"copied {package} {installed}: {source} -> {VENDOR.relative_to(ROOT) / target}")
+        for source, target in copies:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(package_dir / source, target)
+            print(f"copied {package} {installed}: {source} -> {target.relative_to(ROOT)}")
     return copy_addon()
 
 

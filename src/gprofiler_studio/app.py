@@ -1,21 +1,26 @@
 """Studio's HTTP API: gProfiler's ingest protocol and the queries. Thin routes over ingest and a Store.
 
-Every route but the health checks needs a token, from `GPROFILER-API-KEY`, `Authorization: Bearer`
-or (ingest only, as agents send it) the `key` query parameter. A service token ingests and reads
-its own service; an all-services token (`token create --all`) reads everything and ingests nothing.
+Every route but the health checks and the UI's static files needs a token, from
+`GPROFILER-API-KEY`, `Authorization: Bearer`, (ingest only, as agents send it) the `key` query
+parameter or (reads only) the web UI's session cookie. A service token ingests and reads its own
+service; an all-services token (`token create --all`) reads everything and ingests nothing. With
+`anonymous_read` (`serve --anonymous-read`) reads need no token at all; ingest still does.
 """
 
 import hashlib
+import html
 import json
 import logging
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 
+import orjson
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -27,20 +32,29 @@ from prometheus_client import (
 )
 
 from gprofiler import __version__
-from gprofiler.output.flamegraph import build_tree
+from gprofiler.output.flamegraph import build_tree, load_assets, render_html
+from gprofiler_studio import ui
 from gprofiler_studio.ingest import IngestError, inflate, parse_upload
 from gprofiler_studio.storage.base import Filters, Store
 from gprofiler_studio.tokens import token_hash
+from gprofiler_studio.trees import flat_tree
 
 logger = logging.getLogger("gprofiler_studio")
 
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
 DEFAULT_RANGE = timedelta(hours=1)
+# The UI's pages run only the scripts studio serves; d3-flame-graph adds a <style> element.
+_PAGE_POLICY = (
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'"
+)
 
 
 @dataclass(frozen=True)
 class StudioSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY
+    # signs the web UI's session cookies; None: a key of this process only (tests, one worker)
+    session_key: bytes | None = None
+    anonymous_read: bool = False
 
 
 class _Metrics:
@@ -74,6 +88,11 @@ def _presented_token(request: Request, allow_query: bool) -> str | None:
     return request.query_params.get("key") if allow_query else None
 
 
+def _attachment(filename: str) -> dict[str, str]:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in filename)
+    return {"Content-Disposition": f'attachment; filename="{safe}"'}
+
+
 def _parse_time(value: str | None, default: datetime) -> datetime:
     if not value:
         return default
@@ -91,13 +110,22 @@ def create_app(store: Store, settings: StudioSettings | None = None) -> FastAPI:
     metrics = _Metrics()
     app = FastAPI(title="gprofiler-studio", version=__version__)
 
-    def scope(request: Request, allow_query: bool = False) -> str | None:
-        """The service this request's token may read (None: all); 401 without a valid token."""
-        token = _presented_token(request, allow_query)
-        if token:
-            known, service = store.token_scope(token_hash(token))
+    sessions = ui.Sessions(settings.session_key or secrets.token_bytes(32))
+    assets = ui.load_assets()
+
+    def scope(request: Request, ingest: bool = False) -> str | None:
+        """The service this request's token may use (None: all); 401 without a valid token."""
+        token = _presented_token(request, allow_query=ingest)
+        presented = token_hash(token) if token else None
+        cookie = request.cookies.get(ui.SESSION_COOKIE)
+        if presented is None and cookie and not ingest:
+            presented = sessions.token_hash(cookie)
+        if presented:
+            known, service = store.token_scope(presented)
             if known:
                 return service
+        elif settings.anonymous_read and not ingest:
+            return None
         raise HTTPException(401, "a valid token is needed (GPROFILER-API-KEY or Authorization: Bearer)")
 
     def readable(request: Request, service: str) -> None:
@@ -144,7 +172,7 @@ def create_app(store: Store, settings: StudioSettings | None = None) -> FastAPI:
         service = request.headers.get("gprofiler-service-name") or request.query_params.get("service")
         if not service:
             raise HTTPException(400, "no service name (GPROFILER-SERVICE-NAME)")
-        allowed = scope(request, allow_query=True)
+        allowed = scope(request, ingest=True)
         if allowed != service:
             raise HTTPException(403, f"this token does not upload for the service {service!r}")
         return service
@@ -213,16 +241,28 @@ def create_app(store: Store, settings: StudioSettings | None = None) -> FastAPI:
     def flamegraph(
         request: Request, service: str, start: str | None = None, end: str | None = None,
         host: Strings = [], container: Strings = [], process: Strings = [],  # noqa: B006
-        format: str = "tree",
+        format: str = "tree", download: bool = False,
     ) -> dict[str, Any] | Response:  # fmt: skip
         readable(request, service)
-        stacks = store.stacks(filters(service, start, end, host, container, process))
+        chosen = filters(service, start, end, host, container, process)
+        stacks = store.stacks(chosen)
         if format == "collapsed":
             text = "".join(f"{stack} {count}\n" for stack, count in sorted(stacks.items()))
-            return PlainTextResponse(text)
-        if format != "tree":
-            raise HTTPException(400, "format is tree or collapsed")
-        return {"tree": build_tree((stack.split(";"), count) for stack, count in stacks.items())}
+            return PlainTextResponse(text, headers=_attachment(f"{service}.col") if download else None)
+        if format == "flat":  # what the web UI reads (see trees.py); orjson: ~10x FastAPI's encoder
+            return Response(orjson.dumps(flat_tree(stacks)), media_type="application/json")
+        if format not in ("tree", "html"):
+            raise HTTPException(400, "format is tree, flat, collapsed or html")
+        tree = build_tree((stack.split(";"), count) for stack, count in stacks.items())
+        if format == "tree":  # the json module: it nests ~500 frames deep where orjson stops at ~127
+            return Response(json.dumps({"tree": tree}, separators=(",", ":")), media_type="application/json")
+        narrowing = (("hosts", host), ("containers", container), ("processes", process))
+        narrowed = [f"{name} {', '.join(values)}" for name, values in narrowing if values]
+        page = render_html(
+            load_assets(), tree, heading=f"{service}: flame graph",
+            subtitle=" · ".join([f"{chosen.start.isoformat()} to {chosen.end.isoformat()}", *narrowed]),
+        )  # fmt: skip
+        return HTMLResponse(page, headers=_attachment(f"{service}.html") if download else None)
 
     @app.get("/api/v1/timeseries")
     def timeseries(
@@ -260,6 +300,56 @@ def create_app(store: Store, settings: StudioSettings | None = None) -> FastAPI:
                 for k in sorted(now.keys() | before.keys())
             ],
         }
+
+    @app.get("/api/v1/session")
+    def session(request: Request) -> dict[str, Any]:
+        """Who the caller is: what the UI asks first (401 means: log in)."""
+        allowed = scope(request)
+        return {"service": allowed, "all_services": allowed is None}
+
+    def _page(name: str, status: int = 200, **values: str) -> HTMLResponse:
+        text = assets[name].body.decode("utf-8")
+        for key, value in values.items():
+            text = text.replace("{{" + key + "}}", html.escape(value))
+        headers = {"Cache-Control": "no-store", "Content-Security-Policy": _PAGE_POLICY}
+        return HTMLResponse(text, status_code=status, headers=headers)
+
+    @app.get("/", response_class=HTMLResponse)
+    def index(request: Request) -> HTMLResponse:
+        try:
+            scope(request)
+        except HTTPException:
+            query = f"?{request.url.query}" if request.url.query else ""
+            next_page = ui.safe_next(request.url.path + query)
+            return _page("login.html", 401, MESSAGE="", NEXT=next_page)
+        return _page("index.html")
+
+    @app.post("/ui/login")
+    async def login(request: Request) -> Response:
+        token, next_page = ui.login_form(await request.body())
+        known, _ = store.token_scope(token_hash(token)) if token else (False, None)
+        if not known:
+            logger.info("UI login refused for %s", request.client)
+            return _page("login.html", 401, MESSAGE="That token is not valid.", NEXT=next_page)
+        response = RedirectResponse(next_page, status_code=303)
+        response.set_cookie(
+            ui.SESSION_COOKIE, sessions.issue(token_hash(token)), max_age=ui.SESSION_HOURS * 3600,
+            httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/",
+        )  # fmt: skip
+        return response
+
+    @app.post("/ui/logout")
+    def logout() -> Response:
+        response = RedirectResponse("/", status_code=303)
+        response.delete_cookie(ui.SESSION_COOKIE, path="/")
+        return response
+
+    @app.get("/ui/{name:path}")
+    def static(name: str) -> Response:
+        asset = assets.get(name)
+        if asset is None or name.endswith(".html"):
+            raise HTTPException(404, "no such file")
+        return Response(asset.body, media_type=asset.content_type, headers={"Cache-Control": "no-cache"})
 
     @app.get("/metrics")
     def prometheus() -> Response:

@@ -15,12 +15,14 @@ from typing import Any
 
 from gprofiler_studio.storage.base import Store
 from gprofiler_studio.tokens import new_token, token_hash
+from gprofiler_studio.ui import session_key
 
 DEFAULT_DATA_DIR = "/var/lib/gprofiler-studio"
-_ENV_STORAGE, _ENV_DATA_DIR, _ENV_MAX_BODY = (
+_ENV_STORAGE, _ENV_DATA_DIR, _ENV_MAX_BODY, _ENV_ANONYMOUS = (
     "GPROFILER_STUDIO_STORAGE",
     "GPROFILER_STUDIO_DATA_DIR",
     "GPROFILER_STUDIO_MAX_BODY",
+    "GPROFILER_STUDIO_ANONYMOUS_READ",
 )
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (malloc.h)
 ROLLUP_CHECK = timedelta(minutes=1)  # buckets are rolled up soon after they end
@@ -94,6 +96,12 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         help="server processes: decoding uploads uses one CPU each (default 1)",
     )
+    serve.add_argument(
+        "--anonymous-read",
+        action="store_true",
+        help="let anyone who reaches the server read profiles and open the web UI without a token "
+        "(uploads still need one)",
+    )
     serve.add_argument("--retention-days", type=float, default=7.0, help="minute-resolution samples kept")
     serve.add_argument("--rollup-retention-days", type=float, default=90.0, help="hourly rollups kept")
     token = commands.add_parser("token", help="manage tokens")
@@ -145,8 +153,14 @@ def app_from_environment() -> Any:
 
     tune_malloc()
     _log_json()
-    store = open_store(os.environ[_ENV_STORAGE] or None, Path(os.environ[_ENV_DATA_DIR]))
-    return create_app(store, StudioSettings(max_body_bytes=int(os.environ[_ENV_MAX_BODY])))
+    data_dir = Path(os.environ[_ENV_DATA_DIR])
+    store = open_store(os.environ[_ENV_STORAGE] or None, data_dir)
+    settings = StudioSettings(
+        max_body_bytes=int(os.environ[_ENV_MAX_BODY]),
+        session_key=session_key(data_dir),
+        anonymous_read=os.environ.get(_ENV_ANONYMOUS) == "1",
+    )
+    return create_app(store, settings)
 
 
 def _log_json() -> None:
@@ -179,6 +193,7 @@ def _serve(args: argparse.Namespace, store: Store) -> int:
                     _ENV_STORAGE: args.storage or "",
                     _ENV_DATA_DIR: str(args.data_dir),
                     _ENV_MAX_BODY: str(max_body),
+                    _ENV_ANONYMOUS: "1" if args.anonymous_read else "0",
                 }
             )
             uvicorn.run(
@@ -186,7 +201,12 @@ def _serve(args: argparse.Namespace, store: Store) -> int:
                 host=args.host, port=args.port, log_config=None, access_log=True,
             )  # fmt: skip
         else:
-            app = create_app(store, StudioSettings(max_body_bytes=max_body))
+            settings = StudioSettings(
+                max_body_bytes=max_body,
+                session_key=session_key(args.data_dir),
+                anonymous_read=args.anonymous_read,
+            )
+            app = create_app(store, settings)
             uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=True)
     finally:
         stop.set()

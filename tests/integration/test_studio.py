@@ -39,11 +39,13 @@ class Studio:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, *extra: str) -> None:
-        self.process = subprocess.Popen(
-            [*STUDIO, "--data-dir", str(self.data), "serve", "--port", str(self.port), *extra],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        self.data.mkdir(parents=True, exist_ok=True)
+        with open(self.data / "studio.log", "ab") as log:  # read it when a test fails
+            self.process = subprocess.Popen(
+                [*STUDIO, "--data-dir", str(self.data), "serve", "--port", str(self.port), *extra],
+                stdout=log,
+                stderr=log,
+            )
         wait_for(self.healthy, 30, "studio to answer")
 
     def stop(self) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from gprofiler.stacks.perf_script import (
+    FrameCache,
     collapse_perf_script,
     parse_frame_line,
     parse_header_line,
@@ -159,11 +160,30 @@ def test_input_is_consumed_as_a_stream() -> None:
     assert max(consumed) == 512 and sum(consumed) == len(text)
 
 
-def test_frame_cache_is_reused_across_calls() -> None:
+def test_frame_cache_is_reused_across_calls_and_forgets_lines_gone_for_a_cycle() -> None:
     text = (FIXTURES / "mixed_agent.txt").read_bytes()
-    cache: dict[bytes, str] = {}
+    other = (FIXTURES / "mixed_default.txt").read_bytes()
+    cache = FrameCache()
     first = collapse_perf_script([text], cache)
-    assert cache and all(isinstance(name, str) for name in cache.values())
+    assert cache.current and all(isinstance(name, str) for name in cache.current.values())
     cached_lines = len(cache)
     assert collapse_perf_script([text], cache) == first
     assert len(cache) == cached_lines  # nothing new to parse the second time
+    cache.next_cycle()
+    assert collapse_perf_script([text], cache) == first  # from the previous cycle's table
+    assert len(cache.current) == cached_lines
+    cache.next_cycle()
+    collapse_perf_script([other], cache)
+    cache.next_cycle()
+    collapse_perf_script([other], cache)
+    # Two cycles without the first text: only the other text's lines are left.
+    other_lines = {line.strip() for line in other.split(b"\n")}
+    kept = cache.current.keys() | cache.previous.keys()
+    assert kept and {line.strip() for line in kept} <= other_lines
+    assert {line.strip() for line in text.split(b"\n")} - other_lines  # the texts differ
+
+
+def test_frame_cache_is_bounded() -> None:
+    cache = FrameCache(limit=50)
+    collapse_perf_script([(FIXTURES / "mixed_agent.txt").read_bytes()], cache)
+    assert 0 < len(cache.current) <= 50

@@ -34,6 +34,7 @@ def load_assets() -> FlamegraphAssets:
                 "`./dev.sh setup` (or run with --no-flamegraph)"
             )
         scripts[placeholder] = vendored.read_text(encoding="utf-8")
+    scripts["FRAME_KINDS_JS"] = folder.joinpath("frame_kinds.js").read_text(encoding="utf-8")
     return FlamegraphAssets(folder.joinpath("template.html").read_text(encoding="utf-8"), scripts)
 
 

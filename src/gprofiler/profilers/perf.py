@@ -24,7 +24,7 @@ from gprofiler.profilers.perf_record import (
 from gprofiler.profilers.registry import ProfilerOption, ProfilerSpec, register
 from gprofiler.runner import ToolFailedError, stream_stdout
 from gprofiler.stacks.model import PidStacks
-from gprofiler.stacks.perf_script import CollapseResult, collapse_perf_script, read_chunks
+from gprofiler.stacks.perf_script import CollapseResult, FrameCache, collapse_perf_script, read_chunks
 from gprofiler.stacks.scaling import merge_smart
 
 logger = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ class PerfProfiler:
         self._stop_event = stop_event
         self._script_timeout = script_timeout
         self._pids = pids
-        self._frame_cache: dict[bytes, str] = {}
+        self._frame_cache = FrameCache()
         self.recorders = [
             PerfRecorder(
                 self.perf, workdir, RecordOptions(frequency, unwinding, dwarf_stack_size, pids), stop_event
@@ -146,6 +146,7 @@ class PerfProfiler:
             for dump in dumps:
                 dump.unlink(missing_ok=True)
         script_seconds = time.monotonic() - started
+        self._frame_cache.next_cycle()
         stacks = merge_smart(results[0].stacks, results[1].stacks) if len(results) == 2 else results[0].stacks
         return PerfSnapshot(
             end_time=end_time,

@@ -33,8 +33,38 @@ _HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
 
 # Bound on the header memo table, so a pathological input cannot grow memory without limit.
 _CACHE_LIMIT = 262_144
+# Bound on the frame lines one cycle keeps (~200 bytes each with their names).
+_FRAME_LIMIT = 131_072
 # Distinct raw sample texts held before they are parsed (a few MB at most).
 _RAW_LIMIT = 20_000
+
+
+class FrameCache:
+    """Raw frame line -> frame name, kept across cycles: long-running processes print the same
+    lines cycle after cycle. Only the lines of this cycle and the previous one are kept, so lines of
+    exited processes and of JIT code that moved fall out after a cycle without them: memory follows
+    what runs, not the agent's uptime. Call `next_cycle` once per cycle."""
+
+    def __init__(self, limit: int = _FRAME_LIMIT) -> None:
+        self.limit = limit
+        self.current: dict[bytes, str] = {}
+        self.previous: dict[bytes, str] = {}
+
+    def miss(self, line: bytes) -> str:
+        """The name of a line not in `current` (the hot path reads `current` itself)."""
+        name = self.previous.get(line)
+        if name is None:
+            name = parse_frame_line(line)
+        if len(self.current) >= self.limit:
+            self.current.clear()
+        self.current[line] = name
+        return name
+
+    def next_cycle(self) -> None:
+        self.previous, self.current = self.current, {}
+
+    def __len__(self) -> int:
+        return len(self.current.keys() | self.previous.keys())
 
 
 @dataclass
@@ -124,7 +154,7 @@ class _Collapser:
     header is split from its callchain instead, so memory stays bounded either way.
     """
 
-    def __init__(self, frame_cache: dict[bytes, str]) -> None:
+    def __init__(self, frame_cache: FrameCache) -> None:
         self.frame_cache = frame_cache
         self.result = CollapseResult()
         self.raw: Counter[bytes] = Counter()
@@ -170,9 +200,8 @@ class _Collapser:
 
     def finish(self) -> CollapseResult:
         self.flush()
-        frames = self.frame_cache
-        if len(frames) >= _CACHE_LIMIT:
-            frames.clear()
+        cache = self.frame_cache
+        frames, miss = cache.current, cache.miss
         stacks = self.result.stacks
         for (pid, comm, chain), count in self.chains.items():
             names = []
@@ -181,7 +210,7 @@ class _Collapser:
                     continue
                 name = frames.get(line)
                 if name is None:
-                    name = frames[line] = parse_frame_line(line)
+                    name = miss(line)
                 names.append(name)
             names.reverse()
             counts = stacks.get(pid)
@@ -199,19 +228,16 @@ def read_chunks(stream: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:
     return iter(partial(stream.read, size), b"")
 
 
-def collapse_perf_script(
-    chunks: Iterable[bytes], frame_cache: dict[bytes, str] | None = None
-) -> CollapseResult:
+def collapse_perf_script(chunks: Iterable[bytes], frame_cache: FrameCache | None = None) -> CollapseResult:
     """Aggregate `perf script` output into stacks by PID, reading it once, block by block.
 
-    `frame_cache` (raw frame line -> frame name) may be shared between calls: the agent keeps one
-    across cycles, since long-running processes print the same frame lines cycle after cycle.
+    `frame_cache` may be shared between calls: the agent keeps one across cycles.
 
     `chunks` may cut the text anywhere (lines, 1 MB blocks). A sample whose header cannot be parsed
     is counted in `dropped_samples`; so is a final sample cut off mid-line (perf killed, disk full),
     because its last frame may be garbage.
     """
-    collapser = _Collapser({} if frame_cache is None else frame_cache)
+    collapser = _Collapser(FrameCache() if frame_cache is None else frame_cache)
     pending = b""
     for chunk in chunks:
         samples = (pending + chunk).split(b"\n\n")
