@@ -50,3 +50,12 @@ def test_deep_stacks_have_no_nesting_limit() -> None:
 
 def test_empty() -> None:
     assert flat_tree({}) == {"names": ["all"], "name": [0], "value": [0], "parent": [-1]}
+
+
+def test_frames_sharing_a_prefix_of_characters_stay_one_node() -> None:
+    """ "a!" sorts between "a" and "a;x" as text; the tree must still have one "a"."""
+    flat = flat_tree({"a": 1, "a!;y": 2, "a;x": 4, "a;x;z": 8, "a ;q": 16})
+    root = _nest(flat)
+    assert sorted(child["n"] for child in root["c"]) == ["a", "a ", "a!"]
+    (a,) = (child for child in root["c"] if child["n"] == "a")
+    assert a["v"] == 13 and [(c["n"], c["v"]) for c in a["c"]] == [("x", 12)]

@@ -9,10 +9,12 @@
   var FILTERS = ["host", "container", "process"];
   var MATCH_COLOR = "#ff00ff";
   var TOP_ROWS = 200;
+  var MAX_DRAWN = 5000;
 
   var $ = function (id) { return document.getElementById(id); };
   var state = readUrl();
   var charts = {};        // element id -> d3-flame-graph chart
+  var wholeTree = null;   // the flat tree of the graph whose search share is shown
   var timeseries = null;  // uPlot
   var topRows = [];
   var topTotal = 0;
@@ -126,11 +128,14 @@
     );
   }
 
-  /* The flat tree studio sends (format=flat: names once, then per node its name index, samples
-     and parent, parents first) nested as d3-flame-graph reads it: {n, v, c: [...]}. */
-  function nestTree(flat) {
-    var nodes = new Array(flat.value.length);
-    for (var i = 0; i < nodes.length; i++) {
+  /* The flat tree studio sends (format=flat): frame names once, then per node its name index,
+     samples and parent, in depth-first order (a parent first, then its whole subtree). The whole
+     tree stays flat (search shares, top functions); only what is drawn is nested, as
+     d3-flame-graph reads it: {n, v, c: [...]}. */
+  function nestTree(flat, least) {
+    var count = flat.value.length, nodes = new Array(count);
+    for (var i = 0; i < count; i++) {
+      if (flat.value[i] < least && i > 0) { continue; }  // its ancestors are at least as wide
       var node = { n: flat.names[flat.name[i]], v: flat.value[i] };
       nodes[i] = node;
       var parent = flat.parent[i];
@@ -139,8 +144,59 @@
     return nodes[0];
   }
 
+  /* d3-flame-graph lays out every node it is given, drawn or not (~2 s for 450,000 nodes here), and
+     a frame narrower than a pixel cannot be seen anyway: it gets the MAX_DRAWN widest frames (their
+     ancestors are at least as wide, so they are among them). The value a frame needs to be drawn: */
+  function leastDrawn(values) {
+    if (values.length <= MAX_DRAWN) { return 0; }
+    var sorted = Float64Array.from(values).sort();
+    return Math.max(sorted[sorted.length - MAX_DRAWN], 1e-300);
+  }
+
+  /* Calls `visit(node, parentOfPath)` in order, keeping `path` (the nodes from the root to the
+     current one's parent); `leave(node)` when a node's subtree is done. */
+  function walk(flat, visit, leave) {
+    var parent = flat.parent, path = [];
+    for (var i = 0; i < parent.length; i++) {
+      while (path.length && path[path.length - 1] !== parent[i]) { leave(path.pop()); }
+      visit(i, path.length);
+      path.push(i);
+    }
+    while (path.length) { leave(path.pop()); }
+  }
+
+  /* Samples in frames whose name matches `pattern`, a frame inside a matching one not counted again. */
+  function matchShare(flat, pattern) {
+    var matches = flat.names.map(function (name) { return pattern.test(name); });
+    var inside = 0, sum = 0, name = flat.name, value = flat.value;
+    walk(flat, function (i) {
+      if (matches[name[i]]) { if (!inside) { sum += value[i]; } inside++; }
+    }, function (i) { if (matches[name[i]]) { inside--; } });
+    return sum;
+  }
+
+  /* Self and total samples per function; a function recursing into itself is counted once in its
+     total. The root and the process names (depth 1) are left out. */
+  function topFunctions(flat) {
+    var names = flat.names.length, name = flat.name, value = flat.value, parent = flat.parent;
+    var self = new Float64Array(names), total = new Float64Array(names), onPath = new Int32Array(names);
+    var childSum = new Float64Array(value.length);
+    for (var i = 1; i < value.length; i++) { childSum[parent[i]] += value[i]; }
+    walk(flat, function (i, depth) {
+      if (depth < 2) { return; }
+      self[name[i]] += value[i] - childSum[i];
+      if (!onPath[name[i]]) { total[name[i]] += value[i]; }
+      onPath[name[i]]++;
+    }, function (i) { if (onPath[name[i]]) { onPath[name[i]]--; } });
+    var rows = [];
+    for (var n = 0; n < names; n++) {
+      if (total[n]) { rows.push({ name: flat.names[n], self: self[n], total: total[n] }); }
+    }
+    return rows;
+  }
+
   function flameTree(range) {
-    return api("flamegraph", params(range, { format: "flat" })).then(nestTree);
+    return api("flamegraph", params(range, { format: "flat" }));
   }
 
   // ---- messages --------------------------------------------------------------------------------
@@ -178,6 +234,33 @@
 
   function rootOf(node) { while (node.parent) { node = node.parent; } return node; }
 
+  /* The MAX_DRAWN widest frames of a nested tree (see leastDrawn), and how many there were. */
+  function widest(tree) {
+    var values = [], pending = [tree];
+    while (pending.length) {
+      var node = pending.pop();
+      values.push(node.v);
+      if (node.c) { for (var i = 0; i < node.c.length; i++) { pending.push(node.c[i]); } }
+    }
+    var least = leastDrawn(values), kept = 0;
+    function copy(node) {
+      kept++;
+      var out = {};
+      for (var key in node) { if (key !== "c") { out[key] = node[key]; } }
+      var children = (node.c || []).filter(function (child) { return child.v >= least; });
+      if (children.length) { out.c = children.map(copy); }
+      return out;
+    }
+    return { tree: least ? copy(tree) : tree, nodes: values.length, kept: least ? kept : values.length, least: least };
+  }
+
+  function drawnOfFlat(flat) {
+    var least = leastDrawn(flat.value), tree = nestTree(flat, least), kept = flat.value.length;
+    if (least) { kept = 0; for (var i = 0; i < flat.value.length; i++) { if (flat.value[i] >= least) { kept++; } } }
+    return { tree: tree, nodes: flat.value.length, kept: kept, least: least };
+  }
+
+  /* `tree`: the flat tree studio sent, or a nested one (the differential graph). */
   function drawFlame(id, tree, options) {
     var element = $(id);
     if (charts[id]) { charts[id].destroy(); delete charts[id]; }
@@ -199,11 +282,16 @@
       });
     if (options.details) { chart.setDetailsElement($(options.details)); }
     if (options.label) { chart.setLabelHandler(options.label); }
-    chart.setSearchHandler(function (results, sum, total) {
-      if (options.onSearch) { options.onSearch(sum, total); }
-    });
-    d3.select(element).datum(tree).call(chart);
+    chart.setSearchHandler(function () {});  // applySearch counts the share on the whole tree
+    var drawn = tree.names ? drawnOfFlat(tree) : widest(tree);
+    d3.select(element).datum(drawn.tree).call(chart);
     charts[id] = chart;
+    if (options.note) {
+      $(options.note).textContent = drawn.kept < drawn.nodes
+        ? "Drawn: the " + drawn.kept.toLocaleString() + " widest of " + drawn.nodes.toLocaleString() +
+          " frames (" + formatCount(drawn.least) + " samples or more); search and top functions count them all."
+        : "";
+    }
     return chart;
   }
 
@@ -221,41 +309,12 @@
     Object.keys(charts).forEach(function (id) {
       if (term) { charts[id].search(term); } else { charts[id].clear(); }
     });
-    if (!term) { $("match").textContent = ""; }
-  }
-
-  function showMatch(sum, total) {
-    $("match").textContent = state.search
-      ? formatCount(sum) + " of " + formatCount(total) + " samples match (" + percent(sum, total) + ")"
-      : "";
+    if (!term || !wholeTree) { $("match").textContent = ""; return; }
+    var sum = matchShare(wholeTree, new RegExp(term)), total = wholeTree.value[0];
+    $("match").textContent = formatCount(sum) + " of " + formatCount(total) + " samples match (" + percent(sum, total) + ")";
   }
 
   // ---- top functions ---------------------------------------------------------------------------
-  /* Self and total samples per function over the tree; a function recursing into itself is
-     counted once in its total. Depth 1 (process names) is left out. */
-  function topFunctions(tree) {
-    var self = new Map(), total = new Map(), onPath = new Map();
-    var pending = [[tree, 0, false]];
-    while (pending.length) {
-      var item = pending.pop(), node = item[0], depth = item[1];
-      var name = node.n;
-      if (item[2]) { onPath.set(name, onPath.get(name) - 1); continue; }
-      var children = node.c || [];
-      if (depth >= 2) {
-        var childSum = 0;
-        for (var i = 0; i < children.length; i++) { childSum += children[i].v; }
-        self.set(name, (self.get(name) || 0) + node.v - childSum);
-        if (!onPath.get(name)) { total.set(name, (total.get(name) || 0) + node.v); }
-        onPath.set(name, (onPath.get(name) || 0) + 1);
-        pending.push([node, depth, true]);
-      }
-      for (var j = 0; j < children.length; j++) { pending.push([children[j], depth + 1, false]); }
-    }
-    var rows = [];
-    total.forEach(function (value, key) { rows.push({ name: key, self: self.get(key) || 0, total: value }); });
-    return rows;
-  }
-
   function drawTop() {
     var all = topTotal;
     var body = $("top-table").querySelector("tbody");
@@ -418,8 +477,8 @@
     $("download-html").href = "/api/v1/flamegraph?" + page.toString();
   }
 
-  function noData(tree, range) {
-    if (tree.v) { return false; }
+  function noData(total, range) {
+    if (total) { return false; }
     var narrowed = FILTERS.some(function (name) { return state[name].length; });
     say("No samples for " + state.service + " from " + describe(range) +
         (narrowed ? " with these filters. Clear the filters or" : ".") + " Try a longer time range.", false);
@@ -452,10 +511,11 @@
       graphs = flameTree(range).then(function (tree) {
         if (!current()) { return; }
         performance.mark("flamegraph-received");
-        noData(tree, range);
-        drawFlame("flame", tree, { details: "details", onSearch: showMatch });
+        noData(tree.value[0], range);
+        wholeTree = tree;
+        drawFlame("flame", tree, { details: "details", note: "drawn-note" });
         topRows = topFunctions(tree);
-        topTotal = tree.v;
+        topTotal = tree.value[0];
         drawTop();
         applySearch();
         performance.mark("flamegraph-drawn");  // benchmarks/bench_studio_ui.py reads these marks
@@ -470,13 +530,15 @@
         .then(function (both) {
           if (!current()) { return; }
           var treeA = both[0], treeB = both[1];
-          if (!treeA.v && !treeB.v) { noData(treeB, range); }
-          else if (!treeA.v) { say("A (" + describe(base) + ") has no samples: everything in B shows as new.", false); }
-          else if (!treeB.v) { say("B (" + describe(range) + ") has no samples: everything in A shows as gone.", false); }
+          var totalA = treeA.value[0], totalB = treeB.value[0];
+          if (!totalA && !totalB) { noData(0, range); }
+          else if (!totalA) { say("A (" + describe(base) + ") has no samples: everything in B shows as new.", false); }
+          else if (!totalB) { say("B (" + describe(range) + ") has no samples: everything in A shows as gone.", false); }
           drawFlame("flame-a", treeA, {});
-          drawFlame("flame-b", treeB, { onSearch: showMatch });
-          drawFlame("flame-diff", diffTree(treeA, treeB), {
-            details: "diff-details", color: diffColor, tooltip: diffTooltip,
+          wholeTree = treeB;
+          drawFlame("flame-b", treeB, {});
+          drawFlame("flame-diff", diffTree(nestTree(treeA, 0), nestTree(treeB, 0)), {
+            details: "diff-details", color: diffColor, tooltip: diffTooltip, note: "drawn-note",
             label: function (d) { return diffTooltip(d).replace(/\n/g, "  "); }
           });
           applySearch();
@@ -486,10 +548,11 @@
   }
 
   function start() {
-    api("session").then(function (who) {
+    // A link that names its service loads it at once; the service list arrives meanwhile.
+    var early = state.service ? load(false) : null;
+    Promise.all([api("session"), api("services")]).then(function (answers) {
+      var who = answers[0], body = answers[1];
       $("who").textContent = who.all_services ? "all services" : "service " + who.service;
-      return api("services");
-    }).then(function (body) {
       var select = $("service");
       select.textContent = "";
       body.services.forEach(function (name) {
@@ -502,9 +565,10 @@
             "--service-name NAME --server-host " + window.location.origin, false);
         return;
       }
-      if (body.services.indexOf(state.service) < 0) { state.service = body.services[0]; }
+      var known = body.services.indexOf(state.service) >= 0;
+      if (!known) { state.service = body.services[0]; }
       select.value = state.service;
-      return load(false);
+      if (!known || !early) { return load(false); }
     }).catch(failed);
   }
 
