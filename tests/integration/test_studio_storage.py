@@ -79,6 +79,18 @@ def test_stacks_are_merged_across_profiles_and_hosts(store: Store) -> None:
     assert store.services() == ["checkout"]
 
 
+def test_a_profile_of_many_distinct_stacks_comes_back_whole(store: Store) -> None:
+    """More stacks than one query may name (the ClickHouse store fetches texts by hash in chunks)."""
+    samples = [
+        Sample("", "app", f"app;main;handler_{index};leaf_{index % 7}", 1 + index % 3)
+        for index in range(12_000)
+    ]
+    assert store.add_profile("checkout", _profile("h1", 0, *samples))
+    stacks = store.stacks(_hour())
+    assert stacks == {sample.stack: sample.count for sample in samples}
+    assert store.stacks(_hour()) == stacks  # again, from what the store keeps in memory
+
+
 def test_the_same_profile_twice_is_stored_once(store: Store) -> None:
     assert store.add_profile("checkout", _profile("h1", 0, A))
     assert not store.add_profile("checkout", _profile("h1", 0, A))

@@ -70,7 +70,7 @@ TEN_MINUTES = 10 * MINUTE
 # The summed tables, widest first: (width, table of single hosts or None, table of all hosts).
 _ROLLUPS = ((HOUR, "samples_hour", "samples_hour_all"), (TEN_MINUTES, None, "samples_10min_all"))
 _KNOWN_STACKS = 200_000  # stack hashes this process has stored, and texts it has read
-_TEXT_CHUNK = 10_000  # hashes per query for their texts
+_TEXT_CHUNK = 5_000  # hashes per query for their texts (the server takes 256 KB of query text)
 
 
 class ClickHouseStore:

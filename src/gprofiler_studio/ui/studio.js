@@ -289,7 +289,8 @@
     if (options.note) {
       $(options.note).textContent = drawn.kept < drawn.nodes
         ? "Drawn: the " + drawn.kept.toLocaleString() + " widest of " + drawn.nodes.toLocaleString() +
-          " frames (" + formatCount(drawn.least) + " samples or more); search and top functions count them all."
+          " frames (each " + percent(drawn.least, drawn.tree.v) + " of the width or more); " +
+          "search and top functions count them all."
         : "";
     }
     return chart;
