@@ -156,15 +156,15 @@ def create_app(store: Store, settings: StudioSettings | None = None) -> FastAPI:
     def health_check() -> dict[str, str]:
         return {"message": "ok"}
 
-    async def _body(request: Request) -> bytes:
+    async def _body(request: Request, limit: int = settings.max_body_bytes) -> bytes:
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > settings.max_body_bytes:
-            raise IngestError(413, f"body larger than {settings.max_body_bytes} bytes")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise IngestError(413, f"body larger than {limit} bytes")
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
-            if size > settings.max_body_bytes:
-                raise IngestError(413, f"body larger than {settings.max_body_bytes} bytes")
+            if size > limit:
+                raise IngestError(413, f"body larger than {limit} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -326,7 +326,10 @@ def create_app(store: Store, settings: StudioSettings | None = None) -> FastAPI:
 
     @app.post("/ui/login")
     async def login(request: Request) -> Response:
-        token, next_page = ui.login_form(await request.body())
+        try:
+            token, next_page = ui.login_form(await _body(request, ui.MAX_LOGIN_BODY))
+        except IngestError as error:
+            return _error(error.status, error.message)
         known, _ = store.token_scope(token_hash(token)) if token else (False, None)
         if not known:
             logger.info("UI login refused for %s", request.client)

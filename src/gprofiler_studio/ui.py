@@ -100,7 +100,7 @@ def load_assets() -> dict[str, Asset]:
 
 def login_form(body: bytes) -> tuple[str, str]:
     """(token, next) from the login form's url-encoded body."""
-    fields = parse_qs(body[:MAX_LOGIN_BODY].decode("utf-8", "replace"))
+    fields = parse_qs(body.decode("utf-8", "replace"))
     token = (fields.get("token") or [""])[0].strip()
     return token, safe_next((fields.get("next") or ["/"])[0])
 

@@ -6,6 +6,7 @@ import json
 import re
 import socket
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -259,6 +260,10 @@ def test_ui_files_come_from_the_package_not_a_cdn(tmp_path: Path) -> None:
         for outside in ("/ui/../app.py", "/ui/%2e%2e/app.py", "/ui/index.html", "/ui/login.html"):
             assert studio.get(outside)[0] == 404, outside
         assert studio.get("/")[0] == 401
+        huge = urllib.request.Request(f"{studio.url}/ui/login", data=b"x" * 99_999, method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(huge, timeout=30)
+        assert refused.value.code == 413
         # Anonymous reading when the operator turns it on; uploads still need a token.
         studio.stop()
         studio.start("--anonymous-read")
