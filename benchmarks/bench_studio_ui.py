@@ -134,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(directory, ignore_errors=True)
     print(
         f"profile: {len(stacks)} distinct stacks, {sum(stacks.values())} samples; "
-        f"flat tree JSON {tree_bytes / 1e6:.1f} MB; the page draws {studio_frames} frames (it lays out the 5,000 widest)"
+        f"flat tree JSON {tree_bytes / 1e6:.1f} MB; the page draws {studio_frames} frames "
+        "(it lays out the 5,000 widest)"
     )
     print(f"studio page, navigation start to flame graph and top functions drawn: {summary(drawn)}")
     print("  (target <= 1000 ms)")
