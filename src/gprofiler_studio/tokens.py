@@ -8,7 +8,12 @@ TOKEN_BYTES = 32
 
 
 def new_token() -> str:
-    return secrets.token_urlsafe(TOKEN_BYTES)
+    """A token that is safe to paste after `--token`: URL-safe base64 may start with "-", which
+    argparse then reads as an option (`--token -Xy...`: "expected one argument")."""
+    while True:
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        if not token.startswith("-"):
+            return token
 
 
 def token_hash(token: str) -> str:
