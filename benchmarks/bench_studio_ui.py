@@ -13,8 +13,6 @@ alone, data inlined, nothing fetched), timed from navigation start to the chart'
 """
 
 import argparse
-import gzip
-import json
 import random
 import shutil
 import statistics
@@ -31,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 from playwright.sync_api import sync_playwright  # noqa: E402
 from tests.clickhouse_server import free_port  # noqa: E402
+from tests.studio_upload import upload_stacks  # noqa: E402
 
 from bench_studio import stack_pool, vocabulary  # noqa: E402
 from gprofiler.output.flamegraph import build_tree, load_assets, render_html  # noqa: E402
@@ -42,23 +41,6 @@ TREE_FETCH = (
     "() => performance.getEntriesByType('resource').filter(r => r.name.includes('/api/v1/flamegraph'))"
     ".map(r => [r.requestStart, r.responseStart, r.responseEnd, r.encodedBodySize])[0]"
 )
-
-
-def upload(url: str, token: str, stacks: Counter[str], start: datetime) -> None:
-    header = {"start_time": start.isoformat(), "end_time": (start + timedelta(seconds=60)).isoformat(),
-              "containers": [], "metadata": {"hostname": "bench-host"}}  # fmt: skip
-    text = f"# {json.dumps(header)}\n" + "".join(f"0;;{stack} {count}\n" for stack, count in stacks.items())
-    document = {"start_time": header["start_time"], "end_time": header["end_time"], "hostname": "bench-host",
-                "profile": text, "cpu_avg": 10.0, "mem_avg": 20.0, "spawn_time": header["start_time"],
-                "gpid": ""}  # fmt: skip
-    request = urllib.request.Request(
-        f"{url}/api/v2/profiles?service=bench", data=gzip.compress(json.dumps(document).encode()),
-        headers={"GPROFILER-API-KEY": token, "GPROFILER-SERVICE-NAME": "bench", "Content-Encoding": "gzip",
-                 "Content-Type": "application/json"},
-        method="POST",
-    )  # fmt: skip
-    with urllib.request.urlopen(request, timeout=120) as response:
-        assert response.status == 200, response.status
 
 
 def summary(values: list[float]) -> str:
@@ -91,12 +73,8 @@ def main(argv: list[str] | None = None) -> int:
                 break
             except OSError:
                 time.sleep(0.2)
-        upload(
-            url,
-            token,
-            stacks,
-            datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=2),
-        )
+        started = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=2)
+        upload_stacks(url, token, "bench", "bench-host", started, stacks, timeout=120)
         tree = build_tree((stack.split(";"), count) for stack, count in stacks.items())
         static = directory / "flamegraph.html"
         static.write_text(render_html(load_assets(), tree, heading="bench", subtitle=""))

@@ -2,7 +2,6 @@
 agent run filled (plus a second host, and an earlier hour, uploaded through the same protocol)."""
 
 import gzip
-import json
 import re
 import socket
 import time
@@ -18,6 +17,7 @@ import pytest
 from tests.clickhouse_server import free_port
 from tests.integration.conftest import ARTIFACTS, AgentFiles, running
 from tests.integration.test_studio import Studio, _post, _token
+from tests.studio_upload import upload_stacks
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -26,24 +26,6 @@ OTHER_HOST = "other-host"
 OTHER_FUNCTION = "other_only_work_[p]"  # only the second host (and the earlier hour) runs it
 EARLIER_FUNCTION = "earlier_only_work_[p]"
 NEW = "rgb(220,40,40)"  # the diff graph's color of a frame found only in B
-
-
-def _upload(studio: Studio, host: str, start: datetime, stacks: dict[str, int]) -> None:
-    """A profile for `host`, sent through the agent protocol as any agent would."""
-    header = {"start_time": start.isoformat(), "end_time": (start + timedelta(seconds=60)).isoformat(),
-              "containers": [], "metadata": {"hostname": host}}  # fmt: skip
-    text = f"# {json.dumps(header)}\n" + "".join(f"0;;{stack} {count}\n" for stack, count in stacks.items())
-    document = {"start_time": header["start_time"], "end_time": header["end_time"], "hostname": host,
-                "profile": text, "cpu_avg": 20.0, "mem_avg": 30.0, "spawn_time": header["start_time"],
-                "gpid": ""}  # fmt: skip
-    request = urllib.request.Request(
-        f"{studio.url}/api/v2/profiles?service=checkout", data=gzip.compress(json.dumps(document).encode()),
-        headers={"GPROFILER-API-KEY": studio.token, "GPROFILER-SERVICE-NAME": "checkout",
-                 "Content-Encoding": "gzip", "Content-Type": "application/json"},
-        method="POST",
-    )  # fmt: skip
-    with urllib.request.urlopen(request, timeout=30) as response:
-        assert response.status == 200
 
 
 @pytest.fixture
@@ -59,8 +41,22 @@ def filled(tmp_path: Path, agent: AgentFiles, busy_fp: Path) -> Iterator[Studio]
             result = agent.run("-d", "3", "-f", "49", *upload, "--spool-dir", str(agent.base / "spool"))
         assert result.returncode == 0, result.stderr
         now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
-        _upload(studio, OTHER_HOST, now - timedelta(minutes=2), {f"python3;{OTHER_FUNCTION}": 20})
-        _upload(studio, OTHER_HOST, now - timedelta(hours=2), {f"python3;{EARLIER_FUNCTION}": 100})
+        upload_stacks(
+            studio.url,
+            studio.token,
+            "checkout",
+            OTHER_HOST,
+            now - timedelta(minutes=2),
+            {f"python3;{OTHER_FUNCTION}": 20},
+        )
+        upload_stacks(
+            studio.url,
+            studio.token,
+            "checkout",
+            OTHER_HOST,
+            now - timedelta(hours=2),
+            {f"python3;{EARLIER_FUNCTION}": 100},
+        )
         yield studio
     finally:
         studio.stop()

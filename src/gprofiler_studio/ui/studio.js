@@ -589,13 +589,17 @@
     }
     load(true);
   });
-  ["from", "to"].forEach(function (id) {
-    $(id).addEventListener("change", function () {
-      state.from = fromInput($("from").value);
-      state.to = fromInput($("to").value);
-      load(true);
+  // A custom range's two inputs, into two state fields (the time chosen, and compare's baseline).
+  function rangeInputs(fromId, toId, fromKey, toKey) {
+    [fromId, toId].forEach(function (id) {
+      $(id).addEventListener("change", function () {
+        state[fromKey] = fromInput($(fromId).value);
+        state[toKey] = fromInput($(toId).value);
+        load(true);
+      });
     });
-  });
+  }
+  rangeInputs("from", "to", "from", "to");
   FILTERS.forEach(function (name) {
     $(name).addEventListener("change", function () {
       state[name] = Array.prototype.filter.call(this.options, function (o) { return o.selected; })
@@ -618,13 +622,7 @@
     }
     load(true);
   });
-  ["base-from", "base-to"].forEach(function (id) {
-    $(id).addEventListener("change", function () {
-      state.baseFrom = fromInput($("base-from").value);
-      state.baseTo = fromInput($("base-to").value);
-      load(true);
-    });
-  });
+  rangeInputs("base-from", "base-to", "baseFrom", "baseTo");
   var searchTimer = null;
   $("search").addEventListener("input", function () {
     var value = this.value;
