@@ -69,6 +69,7 @@ _SCHEMA = [
 TEN_MINUTES = 10 * MINUTE
 # The summed tables, widest first: (width, table of single hosts or None, table of all hosts).
 _ROLLUPS = ((HOUR, "samples_hour", "samples_hour_all"), (TEN_MINUTES, None, "samples_10min_all"))
+_MINUTES = "samples_minute"
 _KNOWN_STACKS = 200_000  # stack hashes this process has stored, and texts it has read
 _TEXT_CHUNK = 5_000  # hashes per query for their texts (the server takes 256 KB of query text)
 
@@ -189,9 +190,11 @@ class ClickHouseStore:
         narrowing = self._narrowing(filters, params)
         columns = "host, container, process, stack, bucket, count"
         selects, spans = [], [(lo, hi)]
-        for width, single, merged in _ROLLUPS:
+        # The minutes last, as the table that covers whatever is left (the bounds are whole minutes).
+        tables = [rollup for rollup in _ROLLUPS if rollup[0] in widths] + [(MINUTE, _MINUTES, _MINUTES)]
+        for width, single, merged in tables:
             table = single if filters.hosts or per_host else merged
-            if width not in widths or table is None:
+            if table is None:
                 continue
             remaining = []
             for since, until in spans:
@@ -208,13 +211,6 @@ class ClickHouseStore:
                     f"AND bucket >= %(lo{index})s AND bucket < %(hi{index})s{narrowing}"
                 )
             spans = [(since, until) for since, until in remaining if since < until]
-        for since, until in spans:
-            index = len(params)
-            params.update({f"lo{index}": since, f"hi{index}": until})
-            selects.append(
-                f"SELECT {columns} FROM {self.db}.samples_minute WHERE service = %(service)s "
-                f"AND bucket >= %(lo{index})s AND bucket < %(hi{index})s{narrowing}"
-            )
         return " UNION ALL ".join(selects), params
 
     def seen(self, filters: Filters) -> Seen:
