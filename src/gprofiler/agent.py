@@ -18,6 +18,7 @@ from gprofiler import __version__
 from gprofiler.config import AgentConfig
 from gprofiler.cycle import RuntimeCoordinator
 from gprofiler.discovery.catalog import ProcessCatalog
+from gprofiler.discovery.container_names import ContainerNames, default_sources, host_root_of
 from gprofiler.host_metrics import HostMetricsMonitor
 from gprofiler.logs import setup_logging
 from gprofiler.loop import Agent
@@ -145,15 +146,21 @@ def _run_in(
             workdir=workdir,
             stop_event=stop,
             script_timeout=max(60.0, 10.0 * config.duration),
+            follow=config.containers is not None,
         )
     context = ProfilerContext(
         config.frequency, config.duration, stop, workdir, proc_root, config.profiler_options
     )
+    names = None
+    if config.container_names:
+        names = ContainerNames(default_sources(host_root_of(proc_root), config.container_runtime_socket))
     runtime = RuntimeCoordinator(
         ProcessCatalog(proc_root, appids=config.app_identifiers),
         _runtime_profilers(config, context),
         pids=config.pids,
         app_identifiers=config.app_identifiers,
+        container_names=names,
+        only_containers=config.containers,
     )
     metadata = static_metadata(config.run_arguments, time.time(), proc_root)
     sinks = _sinks(config, outputs, str(metadata["spawn_time"]))

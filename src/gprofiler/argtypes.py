@@ -26,3 +26,14 @@ def pid_list(text: str) -> list[int]:
     if not pids:
         raise argparse.ArgumentTypeError("expected a comma-separated list of process IDs")
     return pids
+
+
+def name_list(text: str) -> list[str]:
+    """`web-1, api` -> ["web-1", "api"] (container names); used with action="extend"."""
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected a comma-separated list of container names")
+    for name in names:
+        if not name.isprintable() or len(name) > 253:
+            raise argparse.ArgumentTypeError(f"{name!r} is not a container name")
+    return names

@@ -14,7 +14,7 @@ import configargparse
 
 import gprofiler.profilers  # noqa: F401  (registers every profiler before the parser is built)
 from gprofiler import __version__
-from gprofiler.argtypes import pid_list, positive_integer
+from gprofiler.argtypes import name_list, pid_list, positive_integer
 from gprofiler.config import AgentConfig
 from gprofiler.profilers.registry import (
     DISABLED,
@@ -153,6 +153,32 @@ def _add_profiling_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="Profile only these processes (comma-separated; may be given several times)",
     )
+    containers = parser.add_argument_group("containers")
+    containers.add_argument(
+        "--containers",
+        dest="containers",
+        action="extend",
+        type=name_list,
+        default=None,
+        metavar="NAME[,NAME...]",
+        help="Profile only the processes of these containers, perf included (comma-separated; may be "
+        "given several times). A Kubernetes container matches by its full k8s_... name or by its own name",
+    )
+    containers.add_argument(
+        "--disable-container-names",
+        dest="container_names",
+        action="store_false",
+        default=True,
+        help="Do not ask the container runtime for names (the stacks' container frame stays empty)",
+    )
+    containers.add_argument(
+        "--container-runtime-socket",
+        metavar="PATH",
+        default=None,
+        help="A Docker Engine API socket (Docker, or podman's service) to name containers with (default: "
+        "/var/run/docker.sock, then /run/podman/podman.sock, on the host; CRI-O and containerd are "
+        "also asked)",
+    )
 
 
 def _add_process_arguments(parser: argparse.ArgumentParser) -> None:
@@ -269,6 +295,10 @@ def _usage_error(args: argparse.Namespace) -> str | None:
         error = server_arguments_error(args)
         if error:
             return error
+    if args.containers and not args.container_names:
+        return "--containers needs container names: drop --disable-container-names"
+    if args.containers and args.pids:
+        return "--containers and --pids cannot be combined: choose the processes one way"
     if all(getattr(args, spec.mode_dest) == DISABLED for spec in registered()):
         return "every profiler is disabled; there is nothing to profile"
     return validate_profiler_arguments(args)

@@ -54,6 +54,9 @@ class AgentConfig:
     perf_dwarf_stack_size: int
     perf_path: str | None
     pids: tuple[int, ...] | None
+    containers: tuple[str, ...] | None
+    container_names: bool
+    container_runtime_socket: str | None
     pid_file: str
     disable_core_files: bool
     pid_ns_check: bool
@@ -94,6 +97,9 @@ class AgentConfig:
             perf_dwarf_stack_size=args.perf_dwarf_stack_size,
             perf_path=args.perf_path,
             pids=tuple(dict.fromkeys(args.pids)) if args.pids else None,
+            containers=tuple(dict.fromkeys(args.containers)) if args.containers else None,
+            container_names=args.container_names,
+            container_runtime_socket=args.container_runtime_socket,
             pid_file=args.pid_file,
             disable_core_files=args.disable_core_files,
             pid_ns_check=args.pid_ns_check,

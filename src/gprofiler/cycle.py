@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gprofiler.discovery.catalog import DiscoveredProcess, ProcessCatalog
+from gprofiler.discovery.container_names import ContainerNames, matches
 from gprofiler.profilers.base import RuntimeCycle, RuntimeProfiler
 from gprofiler.runner import StoppedError
 from gprofiler.stacks.escaping import escape_frame
@@ -38,12 +39,16 @@ class RuntimeCoordinator:
         *,
         pids: tuple[int, ...] | None,
         app_identifiers: bool,
+        container_names: ContainerNames | None = None,
+        only_containers: tuple[str, ...] | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.catalog = catalog
         self.profilers = profilers
         self.pids = pids
         self.app_identifiers = app_identifiers
+        self.container_names = container_names
+        self.only_containers = only_containers
         self.rng = rng or random.Random()
         self._by_runtime = {profiler.runtime: profiler for profiler in profilers}
 
@@ -62,6 +67,13 @@ class RuntimeCoordinator:
 
     def begin(self) -> PendingCycle:
         processes = self.catalog.scan(self.pids)
+        if self.container_names is not None:
+            self.container_names.forget_except({p.container.id for p in processes.values() if p.container})
+        if self.only_containers is not None:
+            names = self.names_by_pid(processes)
+            processes = {
+                pid: p for pid, p in processes.items() if matches(names.get(pid, ""), self.only_containers)
+            }
         runs = []
         for profiler in self.profilers:
             mine = [p for p in processes.values() if p.runtime == profiler.runtime]
@@ -92,6 +104,25 @@ class RuntimeCoordinator:
                 if found is not None:
                     processes[pid] = found
         return processes
+
+    def names_by_pid(self, processes: dict[int, DiscoveredProcess]) -> dict[int, str]:
+        """The container name of each process in a container (names disabled: none)."""
+        if self.container_names is None:
+            return {}
+        refs = {pid: p.container for pid, p in processes.items() if p.container is not None}
+        if not refs:
+            return {}
+        names = self.container_names.names_of(refs.values())
+        return {pid: names[ref.id] for pid, ref in refs.items()}
+
+    def outside_wanted_containers(
+        self, processes: dict[int, DiscoveredProcess], names: dict[int, str]
+    ) -> set[int]:
+        """With --containers: the processes known to be elsewhere (exited ones perf followed are kept,
+        since perf only follows the wanted containers' processes and their children)."""
+        if self.only_containers is None:
+            return set()
+        return {pid for pid in processes if not matches(names.get(pid, ""), self.only_containers)}
 
     def combine(
         self, perf: PidStacks, results: dict[int, RuntimeResult], processes: dict[int, DiscoveredProcess]

@@ -56,10 +56,11 @@ class Agent:
     def run(self) -> int:
         """Profile until done (one cycle, or until stopped with -c); returns the exit code."""
         self.metrics.start()
-        if self.perf is not None:
-            self.perf.start()
         self.runtime.start()
         self._pending = self.runtime.begin()
+        if self.perf is not None:
+            self._retarget_perf(self._pending)
+            self.perf.start()
         try:
             return self._loop()
         finally:
@@ -79,6 +80,8 @@ class Agent:
             try:
                 end_time, dumps = self.perf.switch() if self.perf else (datetime.now(timezone.utc), [])
                 following = self.runtime.begin() if self.config.continuous else None
+                if following is not None:
+                    self._retarget_perf(following)
                 self._finish_cycle(start_time, end_time, dumps, pending, boundary)
                 failures = 0
             except StoppedError:
@@ -95,6 +98,7 @@ class Agent:
                     return 1
                 end_time = datetime.now(timezone.utc)
                 following = self.runtime.begin()
+                self._retarget_perf(following)
             self._discard(pending)
             self._pending = following
             start_time, start_mono = end_time, boundary
@@ -105,6 +109,13 @@ class Agent:
                     logger.info("stopping: %s", error)
                     return 0
         return 0
+
+    def _retarget_perf(self, pending: PendingCycle) -> None:
+        """--containers: perf records the processes of the wanted containers found at this boundary."""
+        if self.perf is not None and self.runtime.only_containers is not None:
+            self.perf.retarget(
+                {pid: (p.info.ppid, p.info.start_time) for pid, p in pending.processes.items()}
+            )
 
     def _discard(self, pending: PendingCycle | None) -> None:
         """Stop whatever a pending cycle still runs (its results are not wanted)."""
@@ -125,6 +136,10 @@ class Agent:
         results = self.runtime.results(pending, timeout=self.config.duration + RUNTIME_GRACE_SECONDS)
         processes = self.runtime.processes_of(pending, set(perf.stacks) | set(results))
         stacks = self.runtime.combine(perf.stacks, results, processes)
+        names = self.runtime.names_by_pid(processes)
+        elsewhere = self.runtime.outside_wanted_containers(processes, names)
+        if elsewhere:
+            stacks = {pid: counts for pid, counts in stacks.items() if pid not in elsewhere}
         table, index_of = metadata_table(_metadata_by_pid(stacks, processes, results))
         metrics = self.metrics.take()
         header = profile_header(
@@ -132,13 +147,17 @@ class Agent:
             metrics=metrics,
             start_time=start_time,
             end_time=end_time,
+            containers={names[pid] for pid in stacks if names.get(pid)},
+            container_names_enabled=self.runtime.container_names is not None,
             application_metadata=table,
         )
         samples = total_samples(stacks)
         profile = CycleProfile(
             start_time=start_time,
             end_time=end_time,
-            collapsed=format_collapsed(header, stacks, app_index_of=index_of),
+            collapsed=format_collapsed(
+                header, stacks, container_of=lambda pid: names.get(pid, ""), app_index_of=index_of
+            ),
             samples=samples,
             hostname=str(self.metadata.get("hostname", "")),
             metrics=dict(metrics),

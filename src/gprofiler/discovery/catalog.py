@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gprofiler.discovery.appids import application_id
+from gprofiler.discovery.containers import ContainerRef, read_container
 from gprofiler.discovery.elf import GoBinary, inspect_go_binary
 from gprofiler.discovery.procfs import (
     ProcessInfo,
@@ -45,6 +46,7 @@ class DiscoveredProcess:
     runtime: str | None  # PYTHON, NODEJS, GO or None (native / unknown)
     appid: str | None
     metadata: dict[str, Any] | None = field(default=None, compare=False)
+    container: ContainerRef | None = None
 
     @property
     def pid(self) -> int:
@@ -123,6 +125,7 @@ class ProcessCatalog:
     def _classify(self, info: ProcessInfo) -> DiscoveredProcess:
         if not info.exe:
             return DiscoveredProcess(info, None, None, None)  # kernel thread
+        container = read_container(self.proc_root, info.pid)
         binary = self._binary_facts(info.pid)
         runtime = runtime_from_exe(info.exe)
         maps = ""  # /proc/PID/maps, read at most once, and only when needed
@@ -135,7 +138,7 @@ class ProcessCatalog:
         if self.appids and runtime in (PYTHON, NODEJS, JAVA):
             appid = application_id(runtime, info.exe, info.cmdline, read_cwd(self.proc_root, info.pid))
         metadata = self._metadata(info, runtime, binary, maps)
-        return DiscoveredProcess(info, runtime, appid, metadata)
+        return DiscoveredProcess(info, runtime, appid, metadata, container)
 
     def _binary_facts(self, pid: int) -> dict[str, Any]:
         """Facts about the executable file, cached per file."""

@@ -8,6 +8,7 @@ import argparse
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -108,31 +109,91 @@ class PerfProfiler:
         workdir: Path,
         stop_event: threading.Event,
         script_timeout: float,
+        follow: bool = False,
     ) -> None:
+        """With `follow`, perf records only the processes `retarget()` names (--containers)."""
         self.perf = find_perf(perf_path)
         self.mode = mode
         self._stop_event = stop_event
         self._script_timeout = script_timeout
         self._pids = pids
         self._frame_cache = FrameCache()
-        self.recorders = [
+        self._workdir = workdir
+        self._follow = follow
+        self._targets: dict[int, int] = {}  # follow mode: pid -> start time of what perf records
+        self._generation = 0
+        self._unread: set[Path] = set()  # files switch() handed out that collect() has not read yet
+        self.recorders = self._recorders(frequency, dwarf_stack_size, pids)
+
+    def _recorders(
+        self, frequency: int, dwarf_stack_size: int, pids: tuple[int, ...] | None
+    ) -> list[PerfRecorder]:
+        return [
             PerfRecorder(
-                self.perf, workdir, RecordOptions(frequency, unwinding, dwarf_stack_size, pids), stop_event
+                self.perf,
+                self._workdir,
+                RecordOptions(frequency, unwinding, dwarf_stack_size, pids),
+                self._stop_event,
+                self._generation,
             )
-            for unwinding in _UNWINDERS[mode]
+            for unwinding in _UNWINDERS[self.mode]
         ]
 
+    @property
+    def idle(self) -> bool:
+        """Follow mode with nothing to record (no process in the wanted containers)."""
+        return self._follow and not self._targets
+
     def start(self) -> None:
+        if self.idle:
+            logger.info("perf waits for processes in the wanted containers")
+            return
         try:
             for recorder in self.recorders:
-                recorder.start()
+                if not recorder.is_running():  # follow mode: retarget() may have started it already
+                    recorder.start()
         except BaseException:
             self.stop()
             raise
 
+    def retarget(self, processes: Mapping[int, tuple[int, int]]) -> None:
+        """Follow mode: record exactly `processes` ({pid: (ppid, start time)}) from now on.
+
+        perf follows the children its targets fork, so it is restarted (a gap of its start-up time,
+        at the start of a cycle) only when a process appears that descends from none of them.
+        """
+        assert self._follow
+        covered = {pid for pid, (_, start) in processes.items() if self._targets.get(pid) == start}
+        changed = True
+        while changed:
+            changed = False
+            for pid, (ppid, _) in processes.items():
+                if pid not in covered and ppid in covered:
+                    covered.add(pid)
+                    changed = True
+        new = set(processes) - covered
+        running = all(recorder.is_running() for recorder in self.recorders)
+        if not new and (running or not self._targets):
+            return
+        for recorder in self.recorders:
+            recorder.stop(keep=self._unread)
+        self._targets = {pid: start for pid, (_, start) in processes.items()}
+        if not self._targets:
+            logger.info("no process left in the wanted containers: perf stops until one appears")
+            return
+        options = self.recorders[0].options
+        pids = tuple(sorted(self._targets))
+        logger.info("perf now records %d processes of the wanted containers", len(pids))
+        self._generation += 1
+        self.recorders = self._recorders(options.frequency, options.dwarf_stack_size, pids)
+        self.start()
+
     def switch(self) -> tuple[datetime, list[Path]]:
         """End the current cycle now: every recorder closes its file and keeps sampling."""
+        if self.idle:
+            return datetime.now(timezone.utc), []
         dumps = [recorder.switch_output() for recorder in self.recorders]
+        self._unread.update(dumps)
         return datetime.now(timezone.utc), dumps
 
     def collect(self, end_time: datetime, dumps: list[Path]) -> PerfSnapshot:
@@ -145,8 +206,11 @@ class PerfProfiler:
         finally:
             for dump in dumps:
                 dump.unlink(missing_ok=True)
+                self._unread.discard(dump)
         script_seconds = time.monotonic() - started
         self._frame_cache.next_cycle()
+        if not results:
+            return PerfSnapshot(end_time, {}, 0, 0, script_seconds)
         stacks = merge_smart(results[0].stacks, results[1].stacks) if len(results) == 2 else results[0].stacks
         return PerfSnapshot(
             end_time=end_time,
@@ -172,6 +236,8 @@ class PerfProfiler:
 
     def ensure_running(self) -> None:
         """Restart a perf that exited on its own (on the --pids targets still alive)."""
+        if self._follow:
+            return  # the next retarget() restarts it on whatever the wanted containers run then
         for index, recorder in enumerate(self.recorders):
             if recorder.is_running():
                 continue

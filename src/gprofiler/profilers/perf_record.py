@@ -11,6 +11,7 @@ import shutil
 import signal
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,10 +91,20 @@ def perf_script_argv(perf: str, data: Path) -> list[str]:
 class PerfRecorder:
     """Owns one `perf record` process and the files it writes in a private work directory."""
 
-    def __init__(self, perf: str, workdir: Path, options: RecordOptions, stop_event: threading.Event) -> None:
+    def __init__(
+        self,
+        perf: str,
+        workdir: Path,
+        options: RecordOptions,
+        stop_event: threading.Event,
+        generation: int = 0,
+    ) -> None:
+        """A later `generation` (a restart on other targets) writes files of its own names, so the
+        previous recorder's last file survives it until it is read."""
         self.perf = perf
         self.options = options
-        self.output = workdir / f"perf.{options.unwinding}.data"
+        suffix = f".g{generation}" if generation else ""
+        self.output = workdir / f"perf.{options.unwinding}{suffix}.data"
         self._stop_event = stop_event
         self._child: ChildProcess | None = None
         self.label = f"perf ({options.unwinding})"
@@ -173,11 +184,11 @@ class PerfRecorder:
         logger.warning("%s exited (code %s): %s", self.label, code, tail.splitlines()[-1:] or "")
         return tail
 
-    def stop(self) -> None:
-        """Stop perf (SIGTERM, then SIGKILL) and delete every file it wrote."""
+    def stop(self, keep: Collection[Path] = ()) -> None:
+        """Stop perf (SIGTERM, then SIGKILL) and delete every file it wrote but `keep`."""
         child, self._child = self._child, None
         if child is not None:
             child.stop(grace_seconds=2.0)
             logger.debug("stopped %s", self.label)
-        for leftover in self._dumps() | {self.output}:
+        for leftover in (self._dumps() | {self.output}) - set(keep):
             leftover.unlink(missing_ok=True)
