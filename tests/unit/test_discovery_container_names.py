@@ -23,6 +23,7 @@ from gprofiler.discovery.container_names import (
     crio_name,
     docker_names,
     get_json,
+    host_root_of,
     matches,
 )
 from gprofiler.discovery.containers import ContainerRef
@@ -211,3 +212,13 @@ def test_no_runtime_at_all_is_one_warning(tmp_path: Path, caplog: pytest.LogCapt
         assert names.name_of(ContainerRef(WEB, "docker")) == ""
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "no container runtime was found" in warnings[0].getMessage()
+
+
+def test_the_hosts_root_is_pid_1s_unless_the_agent_shares_its_mount_namespace(tmp_path: Path) -> None:
+    (tmp_path / "1" / "ns").mkdir(parents=True)
+    (tmp_path / "1" / "ns" / "mnt").symlink_to("/proc/self/ns/mnt")
+    assert host_root_of(tmp_path) == "/"
+    (tmp_path / "1" / "ns" / "mnt").unlink()
+    (tmp_path / "1" / "ns" / "mnt").write_text("another namespace")
+    assert host_root_of(tmp_path) == str(tmp_path / "1" / "root")
+    assert host_root_of(tmp_path / "nothing") == "/"  # unreadable: assume the agent is on the host
