@@ -5,6 +5,7 @@ import platform
 import socket
 import sys
 import time
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,13 @@ def _run_mode() -> str:
     return "local_python"
 
 
+def kubernetes_metadata(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The node's name when the agent runs in a Kubernetes pod (the DaemonSet passes NODE_NAME)."""
+    if "KUBERNETES_SERVICE_HOST" not in environ or not environ.get("NODE_NAME"):
+        return {}
+    return {"k8s_node_name": environ["NODE_NAME"]}
+
+
 def static_metadata(run_arguments: dict[str, Any], spawn_time: float, proc_root: Path) -> dict[str, Any]:
     """Facts that do not change while the agent runs, gathered once at start."""
     os_release = parse_os_release(_read(Path("/etc/os-release")))
@@ -85,6 +93,7 @@ def static_metadata(run_arguments: dict[str, Any], spawn_time: float, proc_root:
         "os_release": os_release.get("VERSION_ID", "unknown"),
         "os_codename": os_release.get("VERSION_CODENAME", "unknown"),
         "pid": os.getpid(),
+        **kubernetes_metadata(os.environ),
     }
 
 

@@ -60,7 +60,7 @@ def test_daemonset_runs_a_privileged_agent_in_the_hosts_pid_namespace() -> None:
     host_paths = {
         volume["name"]: volume["hostPath"]["path"] for volume in pod["volumes"] if "hostPath" in volume
     }
-    for path in ("/proc", "/sys", "/sys/kernel/debug", "/run"):
+    for path in ("/proc", "/sys", "/sys/kernel/debug"):
         (name,) = [name for name, host_path in host_paths.items() if host_path == path]
         assert mounts[name]["readOnly"] is True, path
     assert mounts["host-proc"]["mountPath"] == "/host/proc"  # where the agent looks by default

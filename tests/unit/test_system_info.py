@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from gprofiler.host_metrics import cpu_percent, memory_percent, parse_cpu_times
-from gprofiler.system_info import parse_cpu_model, parse_meminfo, parse_os_release
+from gprofiler.system_info import kubernetes_metadata, parse_cpu_model, parse_meminfo, parse_os_release
 
 HOST = Path(__file__).resolve().parent.parent / "fixtures" / "host"
 
@@ -33,3 +33,11 @@ def test_cpu_percent_over_two_snapshots() -> None:
 def test_memory_percent_needs_both_fields() -> None:
     assert memory_percent({"MemTotal": 100}) is None
     assert memory_percent({"MemTotal": 100, "MemAvailable": 25}) == 75.0
+
+
+def test_node_name_only_inside_a_kubernetes_pod() -> None:
+    assert kubernetes_metadata({"NODE_NAME": "n1"}) == {}
+    assert kubernetes_metadata({"KUBERNETES_SERVICE_HOST": "10.0.0.1"}) == {}
+    assert kubernetes_metadata({"KUBERNETES_SERVICE_HOST": "10.0.0.1", "NODE_NAME": "n1"}) == {
+        "k8s_node_name": "n1"
+    }
