@@ -19,6 +19,7 @@ from gprofiler.config import AgentConfig
 from gprofiler.cycle import RuntimeCoordinator
 from gprofiler.discovery.catalog import ProcessCatalog
 from gprofiler.discovery.container_names import ContainerNames, default_sources, host_root_of
+from gprofiler.discovery.k8s_pods import PodLabels
 from gprofiler.host_metrics import HostMetricsMonitor
 from gprofiler.logs import setup_logging
 from gprofiler.loop import Agent
@@ -82,6 +83,7 @@ class _Outputs:
     assets: FlamegraphAssets | None
     client: StudioClient | None
     spool: Spool | None
+    pod_labels: PodLabels | None
 
 
 def _prepare(config: AgentConfig) -> _Outputs:
@@ -92,6 +94,7 @@ def _prepare(config: AgentConfig) -> _Outputs:
         prepare_output_dir(config.output_dir)
     _check_pids_exist(config.pids)
     assets = load_assets() if config.flamegraph and config.output_dir is not None else None
+    pod_labels = _pod_labels(config)
     client = spool = None
     if config.upload is not None:
         spool = open_spool(config.upload.spool_dir, config.upload.spool_max_bytes)
@@ -99,7 +102,7 @@ def _prepare(config: AgentConfig) -> _Outputs:
     stale = remove_stale_workdirs(Path(tempfile.gettempdir()))
     if stale:
         logger.info("removed %d work directories left by earlier agents", stale)
-    return _Outputs(assets, client, spool)
+    return _Outputs(assets, client, spool, pod_labels)
 
 
 def _sinks(config: AgentConfig, outputs: _Outputs, spawn_time: str) -> list[ProfileSink]:
@@ -126,6 +129,15 @@ def _runtime_profilers(config: AgentConfig, context: ProfilerContext) -> list[Ru
         frequency = min(context.frequency, spec.max_frequency or context.frequency)
         profilers.append(spec.factory(dataclasses.replace(context, frequency=frequency), mode))
     return profilers
+
+
+def _pod_labels(config: AgentConfig) -> PodLabels | None:
+    if not config.k8s_pod_labels:
+        return None
+    try:
+        return PodLabels.in_cluster()
+    except ValueError as error:
+        raise PreconditionError(str(error)) from error
 
 
 def _run_in(
@@ -164,7 +176,9 @@ def _run_in(
     )
     metadata = static_metadata(config.run_arguments, time.time(), proc_root)
     sinks = _sinks(config, outputs, str(metadata["spawn_time"]))
-    agent = Agent(config, perf, runtime, sinks, stop, HostMetricsMonitor(stop, proc_root), metadata)
+    agent = Agent(
+        config, perf, runtime, sinks, stop, HostMetricsMonitor(stop, proc_root), metadata, outputs.pod_labels
+    )
     enabled = [f"{name} {mode}" for name, mode in config.profiler_modes.items() if mode != DISABLED]
     logger.info(
         "gprofiler %s: %s at %d Hz, %s of %ds, writing to %s",

@@ -172,6 +172,13 @@ def _add_profiling_arguments(parser: argparse.ArgumentParser) -> None:
         help="Do not ask the container runtime for names (the stacks' container frame stays empty)",
     )
     containers.add_argument(
+        "--k8s-pod-labels",
+        action="store_true",
+        default=False,
+        help="In a Kubernetes pod: add the labels of the profiled containers' pods to the header (reads "
+        "pods through the API with the pod's service account; the DaemonSet's ClusterRole allows it)",
+    )
+    containers.add_argument(
         "--container-runtime-socket",
         metavar="PATH",
         default=None,

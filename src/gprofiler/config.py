@@ -57,6 +57,7 @@ class AgentConfig:
     containers: tuple[str, ...] | None
     container_names: bool
     container_runtime_socket: str | None
+    k8s_pod_labels: bool
     pid_file: str
     disable_core_files: bool
     pid_ns_check: bool
@@ -100,6 +101,7 @@ class AgentConfig:
             containers=tuple(dict.fromkeys(args.containers)) if args.containers else None,
             container_names=args.container_names,
             container_runtime_socket=args.container_runtime_socket,
+            k8s_pod_labels=args.k8s_pod_labels,
             pid_file=args.pid_file,
             disable_core_files=args.disable_core_files,
             pid_ns_check=args.pid_ns_check,

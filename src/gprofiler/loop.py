@@ -12,6 +12,7 @@ from typing import Any
 from gprofiler.config import AgentConfig
 from gprofiler.cycle import PendingCycle, RuntimeCoordinator
 from gprofiler.discovery.catalog import DiscoveredProcess
+from gprofiler.discovery.k8s_pods import PodLabels, pod_of
 from gprofiler.host_metrics import HostMetricsMonitor
 from gprofiler.output.collapsed import format_collapsed, metadata_table, profile_header
 from gprofiler.profilers.perf import AllTargetsExitedError, PerfProfiler, PerfSnapshot
@@ -42,8 +43,10 @@ class Agent:
         stop_event: threading.Event,
         metrics: HostMetricsMonitor,
         metadata: dict[str, Any],
+        pod_labels: PodLabels | None = None,
     ) -> None:
         self.config = config
+        self.pod_labels = pod_labels
         self.perf = perf
         self.runtime = runtime
         self.sinks = sinks
@@ -142,12 +145,17 @@ class Agent:
             stacks = {pid: counts for pid, counts in stacks.items() if pid not in elsewhere}
         table, index_of = metadata_table(_metadata_by_pid(stacks, processes, results))
         metrics = self.metrics.take()
+        containers = {names[pid] for pid in stacks if names.get(pid)}
+        metadata = current_metadata(self.metadata, PROFILING_MODE)
+        if self.pod_labels is not None:
+            pods = [pod for pod in map(pod_of, containers) if pod is not None]
+            metadata["k8s_pod_labels"] = self.pod_labels.labels_of(pods)
         header = profile_header(
-            metadata=current_metadata(self.metadata, PROFILING_MODE),
+            metadata=metadata,
             metrics=metrics,
             start_time=start_time,
             end_time=end_time,
-            containers={names[pid] for pid in stacks if names.get(pid)},
+            containers=containers,
             container_names_enabled=self.runtime.container_names is not None,
             application_metadata=table,
         )
