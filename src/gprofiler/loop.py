@@ -61,10 +61,10 @@ class Agent:
         self.metrics.start()
         self.runtime.start()
         self._pending = self.runtime.begin()
-        if self.perf is not None:
-            self._retarget_perf(self._pending)
-            self.perf.start()
         try:
+            if self.perf is not None:
+                self._retarget_perf(self._pending)  # --containers: perf starts on their processes
+                self.perf.start()
             return self._loop()
         finally:
             self._discard(self._pending)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from gprofiler.profilers.perf import PerfProfiler
 from tests.integration.conftest import (
     CHAIN,
     AgentFiles,
@@ -319,3 +320,40 @@ def test_refuses_to_start_seeing_only_its_own_containers_processes(agent: AgentF
     assert "not running in the host's PID namespace" in result.stderr
     assert "hostPID: true" in result.stderr
     assert not agent.profiles()
+
+
+def test_perf_follows_the_live_processes_it_is_given(busy_fp: Path, tmp_path: Path) -> None:
+    """A process that exits between discovery and perf's restart is left out of perf's --pid list
+    (perf would refuse the whole list); with nothing left, perf stops and a cycle is empty."""
+    perf = PerfProfiler(
+        mode="fp",
+        frequency=49,
+        dwarf_stack_size=8192,
+        pids=None,
+        perf_path=None,
+        workdir=tmp_path,
+        stop_event=threading.Event(),
+        script_timeout=60,
+        follow=True,
+    )
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    try:
+        assert perf.idle
+        with running(busy_fp, "30") as target:
+            stat = Path(f"/proc/{target.pid}/stat").read_text()
+            start = int(stat[stat.rindex(")") + 2 :].split()[19])
+            perf.retarget({gone.pid: (1, start), target.pid: (1, start)})
+            assert [recorder.options.pids for recorder in perf.recorders] == [(target.pid,)]
+            assert all(recorder.is_running() for recorder in perf.recorders)
+            time.sleep(1.5)
+            end, dumps = perf.switch()
+            snapshot = perf.collect(end, dumps)
+            assert set(snapshot.stacks) == {target.pid}
+            assert chain_share(Counter({s[1:]: c for s, c in snapshot.stacks[target.pid].items()})) > 0.8
+        perf.retarget({})
+        assert perf.idle and not any(recorder.is_running() for recorder in perf.recorders)
+        assert perf.switch()[1] == []
+    finally:
+        perf.stop()
+    assert list(tmp_path.iterdir()) == []

@@ -173,11 +173,16 @@ class PerfProfiler:
                     changed = True
         new = set(processes) - covered
         running = all(recorder.is_running() for recorder in self.recorders)
-        if not new and (running or not self._targets):
+        if processes and not new and running:
             return
+        if not processes and not self._targets:
+            return  # idle, and nothing to record yet
         for recorder in self.recorders:
             recorder.stop(keep=self._unread)
-        self._targets = {pid: start for pid, (_, start) in processes.items()}
+        # perf refuses a --pid list with a process that is gone, and a container's processes come and go
+        self._targets = {
+            pid: start for pid, (_, start) in processes.items() if is_running(Path("/proc"), pid, start)
+        }
         if not self._targets:
             logger.info("no process left in the wanted containers: perf stops until one appears")
             return
@@ -186,7 +191,13 @@ class PerfProfiler:
         logger.info("perf now records %d processes of the wanted containers", len(pids))
         self._generation += 1
         self.recorders = self._recorders(options.frequency, options.dwarf_stack_size, pids)
-        self.start()
+        try:
+            self.start()
+        except PerfError as error:
+            # e.g. a process exited between the check and perf's start: this cycle goes without
+            # perf, and the next boundary tries again on the processes alive then
+            logger.warning("perf could not start on the wanted containers' processes: %s", error)
+            self._targets = {}
 
     def switch(self) -> tuple[datetime, list[Path]]:
         """End the current cycle now: every recorder closes its file and keeps sampling."""
