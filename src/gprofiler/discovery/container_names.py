@@ -21,7 +21,7 @@ import os
 import re
 import socket
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -93,6 +93,14 @@ def k8s_name(container: str, pod: str, namespace: str, uid: str, restarts: str |
     return "_".join(fields)
 
 
+def k8s_fields(name: str) -> tuple[str, str, str] | None:
+    """(container, pod, namespace) of a name in that form; None for any other name."""
+    fields = name.split("_")
+    if len(fields) >= 5 and fields[0] == "k8s":
+        return fields[1], fields[2], fields[3]
+    return None
+
+
 def _strings(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         return {}
@@ -161,27 +169,30 @@ class NameSource(Protocol):
         """Names of as many of `wanted` as this runtime knows; RuntimeUnavailableError if unreachable."""
 
 
-class DockerApiSource:
-    """Docker or podman, through the Docker Engine API on a UNIX socket."""
+class _SocketSource:
+    """A runtime answering HTTP on a UNIX socket; present when the socket is."""
+
+    kind = ""
 
     def __init__(self, socket_path: str) -> None:
         self.socket_path = socket_path
-        self.label = f"Docker API at {socket_path}"
+        self.label = f"{self.kind} at {socket_path}"
 
     def available(self) -> bool:
         return os.path.exists(self.socket_path)
+
+
+class DockerApiSource(_SocketSource):
+    """Docker or podman, through the Docker Engine API."""
+
+    kind = "Docker API"
 
     def names(self, wanted: set[str]) -> dict[str, str]:
         return docker_names(get_json(self.socket_path, "/containers/json?all=1"))
 
 
-class CrioSource:
-    def __init__(self, socket_path: str) -> None:
-        self.socket_path = socket_path
-        self.label = f"CRI-O at {socket_path}"
-
-    def available(self) -> bool:
-        return os.path.exists(self.socket_path)
+class CrioSource(_SocketSource):
+    kind = "CRI-O"
 
     def names(self, wanted: set[str]) -> dict[str, str]:
         found = {}
@@ -209,7 +220,8 @@ class ContainerdStateSource:
             raise RuntimeUnavailableError(f"{self.state_dir}: {error}") from error
         found = {}
         for container_id in sorted(wanted):
-            assert _ID.match(container_id)  # only IDs parsed from cgroup paths come here: no traversal
+            if not _ID.match(container_id):  # IDs come from cgroup paths, already checked: no traversal
+                continue
             for namespace in namespaces:
                 spec = _read_small_json(namespace / container_id / "config.json")
                 name = containerd_name(spec) if spec is not None else None
@@ -329,7 +341,7 @@ class ContainerNames:
             wanted -= found.keys()
         self._next_refresh = self.clock() + (self.failure_backoff if failed else self.refresh_interval)
 
-    def forget_except(self, live_ids: Mapping[str, object] | set[str]) -> None:
+    def forget_except(self, live_ids: Collection[str]) -> None:
         """Drop names of containers no process is in any more (keeps the cache bounded)."""
         self._names = {key: value for key, value in self._names.items() if key in live_ids}
 
@@ -338,5 +350,6 @@ def matches(name: str, wanted: Iterable[str]) -> bool:
     """Whether a container name is one of `wanted`: the whole name, or a Kubernetes container's own name."""
     if not name:
         return False
-    own = name.split("_")[1] if name.startswith("k8s_") and name.count("_") >= 4 else None
+    fields = k8s_fields(name)
+    own = fields[0] if fields else None
     return any(want in (name, own) for want in wanted)

@@ -17,6 +17,8 @@ import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
+from gprofiler.discovery.container_names import k8s_fields
+
 logger = logging.getLogger(__name__)
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -27,10 +29,10 @@ MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 
 def pod_of(container_name: str) -> tuple[str, str] | None:
     """(namespace, pod) of a `k8s_<container>_<pod>_<namespace>_...` name; None for other names."""
-    fields = container_name.split("_")
-    if len(fields) >= 5 and fields[0] == "k8s" and fields[2] and fields[3]:
-        return fields[3], fields[2]
-    return None
+    fields = k8s_fields(container_name)
+    if fields is None or not fields[1] or not fields[2]:
+        return None
+    return fields[2], fields[1]
 
 
 class PodLabels:
