@@ -21,6 +21,7 @@ from gprofiler.discovery.container_names import (
     RuntimeUnavailableError,
     containerd_name,
     crio_name,
+    default_sources,
     docker_names,
     get_json,
     host_root_of,
@@ -222,3 +223,40 @@ def test_the_hosts_root_is_pid_1s_unless_the_agent_shares_its_mount_namespace(tm
     (tmp_path / "1" / "ns" / "mnt").write_text("another namespace")
     assert host_root_of(tmp_path) == str(tmp_path / "1" / "root")
     assert host_root_of(tmp_path / "nothing") == "/"  # unreadable: assume the agent is on the host
+
+
+def test_runtimes_are_found_inside_the_hosts_root_through_its_own_symlinks(tmp_path: Path) -> None:
+    """In a container the host's files are under /proc/1/root, where `/var/run -> /run` (absolute, as
+    Debian has it) must lead to the host's /run: a plain join would follow it to the agent's /run."""
+    host = tmp_path / "host"
+    (host / "run" / "crio").mkdir(parents=True)
+    (host / "var").mkdir()
+    (host / "var" / "run").symlink_to("/run")
+    task = host / "run" / "containerd" / "io.containerd.runtime.v2.task" / "k8s.io" / WEB
+    task.mkdir(parents=True)
+    (task / "config.json").write_text(json.dumps({"annotations": {"nerdctl/name": "db"}}))
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(host / "run" / "docker.sock"))
+    server.listen()
+    reply = _http("200 OK", json.dumps([{"Id": K8S, "Names": ["/web-1"]}]).encode())
+
+    def serve() -> None:
+        connection, _ = server.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(reply)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        docker, podman, crio, containerd = default_sources(str(host), None)
+        assert docker.available() and str(host) in docker.label
+        assert not podman.available() and not crio.available()  # /var/run/crio/crio.sock: no socket
+        assert docker.names({K8S}) == {K8S: "web-1"}
+        assert containerd.available() and containerd.names({WEB}) == {WEB: "db"}
+    finally:
+        thread.join(timeout=5)
+        server.close()
+    # a socket given on the command line is a path of the agent's own filesystem
+    (explicit,) = default_sources(str(host), str(tmp_path / "mounted.sock"))[:1]
+    assert explicit.label.endswith(str(tmp_path / "mounted.sock")) and not explicit.available()

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from gprofiler.discovery.containers import ContainerRef
+from gprofiler.discovery.rootfs import listdir_in_root, open_in_root, read_in_root, socket_address_in_root
 
 logger = logging.getLogger(__name__)
 
@@ -47,24 +48,27 @@ class RuntimeUnavailableError(Exception):
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
+    def __init__(self, root: str, path: str, timeout: float) -> None:
         super().__init__("localhost", timeout=timeout)
+        self.root = root
         self.socket_path = path
 
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(self.timeout)
-            sock.connect(self.socket_path)
+            with socket_address_in_root(self.root, self.socket_path) as address:
+                sock.connect(address)
         except BaseException:
             sock.close()
             raise
         self.sock = sock
 
 
-def get_json(socket_path: str, url: str, timeout: float = REQUEST_TIMEOUT_S) -> Any:
-    """GET `url` over an HTTP UNIX socket; None for 404; RuntimeUnavailableError for anything odd."""
-    connection = _UnixHTTPConnection(socket_path, timeout)
+def get_json(socket_path: str, url: str, timeout: float = REQUEST_TIMEOUT_S, root: str = "/") -> Any:
+    """GET `url` over the HTTP UNIX socket at `socket_path` inside `root`; None for 404;
+    RuntimeUnavailableError for anything odd."""
+    connection = _UnixHTTPConnection(root, socket_path, timeout)
     try:
         connection.request("GET", url, headers={"Accept": "application/json"})
         response = connection.getresponse()
@@ -169,17 +173,30 @@ class NameSource(Protocol):
         """Names of as many of `wanted` as this runtime knows; RuntimeUnavailableError if unreachable."""
 
 
+def _where(path: str, root: str) -> str:
+    return path if root == "/" else f"{path} under {root}"
+
+
 class _SocketSource:
-    """A runtime answering HTTP on a UNIX socket; present when the socket is."""
+    """A runtime answering HTTP on a UNIX socket at `socket_path` inside `root`; present when the
+    socket is."""
 
     kind = ""
 
-    def __init__(self, socket_path: str) -> None:
+    def __init__(self, socket_path: str, root: str = "/") -> None:
         self.socket_path = socket_path
-        self.label = f"{self.kind} at {socket_path}"
+        self.root = root
+        self.label = f"{self.kind} at {_where(socket_path, root)}"
 
     def available(self) -> bool:
-        return os.path.exists(self.socket_path)
+        try:
+            with socket_address_in_root(self.root, self.socket_path):
+                return True
+        except OSError:
+            return False
+
+    def get_json(self, url: str) -> Any:
+        return get_json(self.socket_path, url, root=self.root)
 
 
 class DockerApiSource(_SocketSource):
@@ -188,7 +205,7 @@ class DockerApiSource(_SocketSource):
     kind = "Docker API"
 
     def names(self, wanted: set[str]) -> dict[str, str]:
-        return docker_names(get_json(self.socket_path, "/containers/json?all=1"))
+        return docker_names(self.get_json("/containers/json?all=1"))
 
 
 class CrioSource(_SocketSource):
@@ -197,52 +214,55 @@ class CrioSource(_SocketSource):
     def names(self, wanted: set[str]) -> dict[str, str]:
         found = {}
         for container_id in sorted(wanted):
-            name = crio_name(get_json(self.socket_path, f"/containers/{container_id}") or {})
+            name = crio_name(self.get_json(f"/containers/{container_id}") or {})
             if name:
                 found[container_id] = name
         return found
 
 
 class ContainerdStateSource:
-    """containerd's per-task OCI specs, `<state>/<namespace>/<id>/config.json`."""
+    """containerd's per-task OCI specs, `<state>/<namespace>/<id>/config.json`, inside `root`."""
 
-    def __init__(self, state_dir: str) -> None:
-        self.state_dir = Path(state_dir)
-        self.label = f"containerd state in {state_dir}"
+    def __init__(self, state_dir: str, root: str = "/") -> None:
+        self.state_dir = state_dir
+        self.root = root
+        self.label = f"containerd state in {_where(state_dir, root)}"
 
     def available(self) -> bool:
-        return self.state_dir.is_dir()
+        try:
+            os.close(open_in_root(self.root, self.state_dir, os.O_RDONLY | os.O_DIRECTORY))
+        except OSError:
+            return False
+        return True
 
     def names(self, wanted: set[str]) -> dict[str, str]:
         try:
-            namespaces = [entry for entry in self.state_dir.iterdir() if entry.is_dir()]
+            namespaces = sorted(listdir_in_root(self.root, self.state_dir))
         except OSError as error:
-            raise RuntimeUnavailableError(f"{self.state_dir}: {error}") from error
+            raise RuntimeUnavailableError(f"{self.label}: {error}") from error
         found = {}
         for container_id in sorted(wanted):
             if not _ID.match(container_id):  # IDs come from cgroup paths, already checked: no traversal
                 continue
             for namespace in namespaces:
-                spec = _read_small_json(namespace / container_id / "config.json")
+                spec = self._spec(f"{self.state_dir}/{namespace}/{container_id}/config.json")
                 name = containerd_name(spec) if spec is not None else None
                 if name:
                     found[container_id] = name
                     break
         return found
 
-
-def _read_small_json(path: Path) -> Any:
-    try:
-        with open(path, "rb") as file:
-            raw = file.read(MAX_SPEC_BYTES + 1)
-    except OSError:
-        return None
-    if len(raw) > MAX_SPEC_BYTES:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
+    def _spec(self, path: str) -> Any:
+        try:
+            raw = read_in_root(self.root, path, MAX_SPEC_BYTES + 1)
+        except OSError:
+            return None  # not a namespace directory, no such task, or not a regular file
+        if len(raw) > MAX_SPEC_BYTES:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return None
 
 
 def host_root_of(proc_root: Path) -> str:
@@ -260,19 +280,21 @@ def host_root_of(proc_root: Path) -> str:
 
 
 def default_sources(host_root: str, docker_socket: str | None) -> list[NameSource]:
-    """Every runtime location, under the host's root (`/` on the host, `/proc/1/root` in a container).
+    """Every runtime location, inside the host's root (`/` on the host, `/proc/1/root` in a container).
 
-    An explicit `docker_socket` is a path in the agent's own filesystem (a socket mounted in).
+    Paths are resolved within that root (`/var/run` is often a symlink to `/run`, which must lead to
+    the host's `/run`, not the agent's). An explicit `docker_socket` is a path in the agent's own
+    filesystem (a socket mounted in).
     """
-
-    def on_host(path: str) -> str:
-        return os.path.join(host_root, path.lstrip("/")) if host_root != "/" else path
-
-    dockers = [docker_socket] if docker_socket else [on_host(path) for path in DOCKER_SOCKETS]
+    dockers = (
+        [DockerApiSource(docker_socket)]
+        if docker_socket
+        else [DockerApiSource(path, host_root) for path in DOCKER_SOCKETS]
+    )
     return [
-        *(DockerApiSource(path) for path in dockers),
-        CrioSource(on_host(CRIO_SOCKET)),
-        ContainerdStateSource(on_host(CONTAINERD_STATE)),
+        *dockers,
+        CrioSource(CRIO_SOCKET, host_root),
+        ContainerdStateSource(CONTAINERD_STATE, host_root),
     ]
 
 

@@ -12,6 +12,7 @@ import errno
 import os
 import stat
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 
 MAX_SYMLINKS = 40
@@ -125,6 +126,23 @@ def read_in_root(root: str | Path, path: str, limit: int) -> bytes:
         if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
             raise OSError(errno.EINVAL, "not a regular file", path)
         return file.read(limit)
+
+
+@contextlib.contextmanager
+def socket_address_in_root(root: str | Path, path: str) -> Iterator[str]:
+    """An address to connect() to the UNIX socket at `path` inside `root`, valid inside the `with`.
+
+    The socket file is opened as an O_PATH descriptor, resolved like `open_in_root`, and reached as
+    `/proc/self/fd/N`: connect() never walks the path itself (an absolute symlink on it would be
+    followed from the agent's root, not from `root`).
+    """
+    fd = open_in_root(root, path, _PATH)
+    try:
+        if not stat.S_ISSOCK(os.fstat(fd).st_mode):
+            raise OSError(errno.ENOTSOCK, "not a socket", path)
+        yield f"/proc/self/fd/{fd}"
+    finally:
+        os.close(fd)
 
 
 def makedirs_in_root(root: str | Path, path: str, mode: int = 0o755) -> None:
