@@ -60,10 +60,9 @@ class Agent:
         """Profile until done (one cycle, or until stopped with -c); returns the exit code."""
         self.metrics.start()
         self.runtime.start()
-        self._pending = self.runtime.begin()
+        self._pending = self._begin()
         try:
             if self.perf is not None:
-                self._retarget_perf(self._pending)  # --containers: perf starts on their processes
                 self.perf.start()
             return self._loop()
         finally:
@@ -82,9 +81,7 @@ class Agent:
             following: PendingCycle | None = None
             try:
                 end_time, dumps = self.perf.switch() if self.perf else (datetime.now(timezone.utc), [])
-                following = self.runtime.begin() if self.config.continuous else None
-                if following is not None:
-                    self._retarget_perf(following)
+                following = self._begin() if self.config.continuous else None
                 self._finish_cycle(start_time, end_time, dumps, pending, boundary)
                 failures = 0
             except StoppedError:
@@ -100,8 +97,7 @@ class Agent:
                 if not self.config.continuous or failures >= MAX_CONSECUTIVE_FAILED_CYCLES:
                     return 1
                 end_time = datetime.now(timezone.utc)
-                following = self.runtime.begin()
-                self._retarget_perf(following)
+                following = self._begin()
             self._discard(pending)
             self._pending = following
             start_time, start_mono = end_time, boundary
@@ -113,12 +109,20 @@ class Agent:
                     return 0
         return 0
 
-    def _retarget_perf(self, pending: PendingCycle) -> None:
-        """--containers: perf records the processes of the wanted containers found at this boundary."""
-        if self.perf is not None and self.runtime.only_containers is not None:
+    def _begin(self) -> PendingCycle:
+        """Start the next cycle's runtime profilers; with --containers, perf is pointed at the wanted
+        containers' processes found now (and started on them, the first time)."""
+        pending = self.runtime.begin()
+        if self.perf is None or self.runtime.only_containers is None:
+            return pending
+        try:
             self.perf.retarget(
                 {pid: (p.info.ppid, p.info.start_time) for pid, p in pending.processes.items()}
             )
+        except BaseException:
+            self._discard(pending)
+            raise
+        return pending
 
     def _discard(self, pending: PendingCycle | None) -> None:
         """Stop whatever a pending cycle still runs (its results are not wanted)."""
