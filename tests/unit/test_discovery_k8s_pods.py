@@ -43,6 +43,10 @@ def api(tmp_path: Path) -> Iterator[FakeApi]:
                 self._answer(401, {"kind": "Status", "code": 401})
                 return
             parts = self.path.split("/")  # /api/v1/namespaces/<ns>/pods/<name>
+            if parts[-1] == "garbage":  # a proxy or a broken server: bytes that are not an HTTP answer
+                self.wfile.write(b"\x00\xffnot an HTTP answer\r\n\r\n")
+                self.close_connection = True
+                return
             labels = PODS.get((parts[4], parts[6])) if len(parts) == 7 else None
             if labels is None:
                 self._answer(404, {"kind": "Status", "code": 404})
@@ -116,6 +120,17 @@ def test_a_refusal_or_an_untrusted_server_gives_no_labels_and_one_warning(
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 2, warnings
     assert "HTTP 401" in warnings[0] and "CERTIFICATE_VERIFY_FAILED" in warnings[1]
+
+
+def test_an_answer_that_is_not_http_gives_no_labels_and_one_warning(
+    api: FakeApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    pods = PodLabels(api.url, TOKEN, api.ca_file)
+    assert pods.labels_of([("prod", "garbage"), ("prod", "shop-1")]) == {
+        "prod/shop-1": PODS[("prod", "shop-1")]
+    }
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "prod/garbage" in warnings[0], warnings
 
 
 def test_in_cluster_settings(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ The DaemonSet's ClusterRole allows `get` on pods and nothing else. Labels are ca
 ten minutes; an API that cannot be reached or refuses gives no labels and one warning.
 """
 
+import http.client
 import json
 import logging
 import os
@@ -105,7 +106,7 @@ class PodLabels:
                 return {}  # the pod is gone
             self._warn(f"HTTP {error.code} for pod {namespace}/{name}")
             return None
-        except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
+        except (OSError, http.client.HTTPException, ValueError, TypeError, KeyError, AttributeError) as error:
             self._warn(f"pod {namespace}/{name}: {error}")
             return None
         if self._warned:
