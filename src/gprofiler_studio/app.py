@@ -7,6 +7,7 @@ service; an all-services token (`token create --all`) reads everything and inges
 `anonymous_read` (`serve --anonymous-read`) reads need no token at all; ingest still does.
 """
 
+import functools
 import hashlib
 import html
 import json
@@ -112,6 +113,8 @@ def create_app(store: Store, settings: StudioSettings | None = None) -> FastAPI:
 
     sessions = ui.Sessions(settings.session_key or secrets.token_bytes(32))
     assets = ui.load_assets()
+    # the downloadable flame graph page's template and libraries: read on the first download, kept
+    flamegraph_assets = functools.cache(load_assets)
 
     def scope(request: Request, ingest: bool = False) -> str | None:
         """The service this request's token may use (None: all); 401 without a valid token."""
@@ -259,7 +262,7 @@ def create_app(store: Store, settings: StudioSettings | None = None) -> FastAPI:
         narrowing = (("hosts", host), ("containers", container), ("processes", process))
         narrowed = [f"{name} {', '.join(values)}" for name, values in narrowing if values]
         page = render_html(
-            load_assets(), tree, heading=f"{service}: flame graph",
+            flamegraph_assets(), tree, heading=f"{service}: flame graph",
             subtitle=" · ".join([f"{chosen.start.isoformat()} to {chosen.end.isoformat()}", *narrowed]),
         )  # fmt: skip
         return HTMLResponse(page, headers=_attachment(f"{service}.html") if download else None)
