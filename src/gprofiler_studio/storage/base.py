@@ -38,6 +38,27 @@ def ceiling_of(epoch: int, width: int) -> int:
     return -(-epoch // width) * width
 
 
+Span = tuple[int, int]  # [since, until) in epoch seconds
+
+
+def whole_buckets(spans: list[Span], width: int, through: int | None = None) -> tuple[list[Span], list[Span]]:
+    """Split time spans into the runs of whole `width` buckets inside them (ending by `through`, the
+    end of what is summed so far, when given) and the pieces left over at their ends, which narrower
+    tables (and finally the minutes or the profiles) must cover."""
+    covered: list[Span] = []
+    left: list[Span] = []
+    for since, until in spans:
+        first, last = ceiling_of(since, width), bucket_of(until, width)
+        if through is not None:
+            last = min(last, through)
+        if first >= last:
+            left.append((since, until))
+            continue
+        covered.append((first, last))
+        left += [(since, first), (last, until)]
+    return covered, [(since, until) for since, until in left if since < until]
+
+
 @dataclass(frozen=True)
 class Filters:
     """Which samples a query covers: a service and a time range, optionally narrowed."""

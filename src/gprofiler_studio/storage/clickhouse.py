@@ -25,10 +25,10 @@ from gprofiler_studio.storage.base import (
     Seen,
     TimePoint,
     bucket_of,
-    ceiling_of,
     stack_hash,
     timepoints,
     to_epoch,
+    whole_buckets,
 )
 
 _SCHEMA = [
@@ -196,13 +196,8 @@ class ClickHouseStore:
             table = single if filters.hosts or per_host else merged
             if table is None:
                 continue
-            remaining = []
-            for since, until in spans:
-                first, last = ceiling_of(since, width), bucket_of(until, width)
-                if first >= last:
-                    remaining.append((since, until))
-                    continue
-                remaining += [(since, first), (last, until)]
+            covered, spans = whole_buckets(spans, width)
+            for first, last in covered:
                 index = len(params)
                 params.update({f"lo{index}": first, f"hi{index}": last})
                 selected = columns if table == single else columns.replace("host", "'' AS host", 1)
@@ -210,7 +205,6 @@ class ClickHouseStore:
                     f"SELECT {selected} FROM {self.db}.{table} WHERE service = %(service)s "
                     f"AND bucket >= %(lo{index})s AND bucket < %(hi{index})s{narrowing}"
                 )
-            spans = [(since, until) for since, until in remaining if since < until]
         return " UNION ALL ".join(selects), params
 
     def seen(self, filters: Filters) -> Seen:

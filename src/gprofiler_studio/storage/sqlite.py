@@ -44,10 +44,10 @@ from gprofiler_studio.storage.base import (
     Seen,
     TimePoint,
     bucket_of,
-    ceiling_of,
     stack_hash,
     timepoints,
     to_epoch,
+    whole_buckets,
 )
 
 SCHEMA_VERSION = 2
@@ -438,15 +438,8 @@ class SqliteStore:
             for width, has_per_host in ROLLUPS.items():
                 if (hosts or per_host) and not has_per_host:
                     continue
-                through = self._through(self._reader, service_id, width)
-                remaining = []
-                for since, until in spans:
-                    first = ceiling_of(since, width)
-                    last = min(bucket_of(until, width), through)
-                    if first >= last:
-                        remaining.append((since, until))
-                        continue
-                    remaining += [(since, first), (last, until)]
+                covered, spans = whole_buckets(spans, width, self._through(self._reader, service_id, width))
+                for first, last in covered:
                     if hosts:
                         clause, params = in_hosts, hosts
                     elif per_host:
@@ -459,7 +452,6 @@ class SqliteStore:
                         [service_id, width, first, last, *params],
                     ):
                         yield bucket, host, labels, blob, True
-                spans = [(since, until) for since, until in remaining if since < until]
         for since, until in spans:
             for start, host, labels, blob in self._reader.execute(
                 f"SELECT start_ts, host, labels, {data_column} FROM profiles p "
