@@ -32,7 +32,7 @@ from tests.clickhouse_server import free_port  # noqa: E402
 from tests.studio_upload import upload_stacks  # noqa: E402
 
 from bench_studio import stack_pool, vocabulary  # noqa: E402
-from gprofiler.output.flamegraph import build_tree, load_assets, render_html  # noqa: E402
+from gprofiler.output.flamegraph import load_assets, render_html  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 STUDIO = [sys.executable, "-m", "gprofiler_studio.cli"]
@@ -75,9 +75,8 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.2)
         started = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=2)
         upload_stacks(url, token, "bench", "bench-host", started, stacks, timeout=120)
-        tree = build_tree((stack.split(";"), count) for stack, count in stacks.items())
         static = directory / "flamegraph.html"
-        static.write_text(render_html(load_assets(), tree, heading="bench", subtitle=""))
+        static.write_text(render_html(load_assets(), stacks, heading="bench", subtitle=""))
         with sync_playwright() as driver:
             browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
             page = browser.new_page(viewport={"width": 1400, "height": 1000})

@@ -33,12 +33,17 @@ from prometheus_client import (
 )
 
 from gprofiler import __version__
-from gprofiler.output.flamegraph import build_tree, load_assets, render_html
+from gprofiler.output.flamegraph import (
+    drawable_stacks,
+    flat_tree,
+    load_assets,
+    nested_tree_json,
+    render_html,
+)
 from gprofiler_studio import ui
 from gprofiler_studio.ingest import IngestError, inflate, parse_upload
 from gprofiler_studio.storage.base import Filters, Store
 from gprofiler_studio.tokens import token_hash
-from gprofiler_studio.trees import flat_tree
 
 logger = logging.getLogger("gprofiler_studio")
 
@@ -252,17 +257,17 @@ def create_app(store: Store, settings: StudioSettings | None = None) -> FastAPI:
         if format == "collapsed":
             text = "".join(f"{stack} {count}\n" for stack, count in sorted(stacks.items()))
             return PlainTextResponse(text, headers=_attachment(f"{service}.col") if download else None)
-        if format == "flat":  # what the web UI reads (see trees.py); orjson: ~10x FastAPI's encoder
-            return Response(orjson.dumps(flat_tree(stacks)), media_type="application/json")
-        if format not in ("tree", "html"):
+        if format == "flat":  # what the web UI reads and draws; orjson: ~10x FastAPI's encoder
+            return Response(orjson.dumps(flat_tree(drawable_stacks(stacks))), media_type="application/json")
+        if format == "tree":  # every frame, whatever the depth
+            tree = nested_tree_json(flat_tree(stacks))
+            return Response(f'{{"tree":{tree}}}', media_type="application/json")
+        if format != "html":
             raise HTTPException(400, "format is tree, flat, collapsed or html")
-        tree = build_tree((stack.split(";"), count) for stack, count in stacks.items())
-        if format == "tree":  # the json module: it nests ~500 frames deep where orjson stops at ~127
-            return Response(json.dumps({"tree": tree}, separators=(",", ":")), media_type="application/json")
         narrowing = (("hosts", host), ("containers", container), ("processes", process))
         narrowed = [f"{name} {', '.join(values)}" for name, values in narrowing if values]
         page = render_html(
-            flamegraph_assets(), tree, heading=f"{service}: flame graph",
+            flamegraph_assets(), stacks, heading=f"{service}: flame graph",
             subtitle=" · ".join([f"{chosen.start.isoformat()} to {chosen.end.isoformat()}", *narrowed]),
         )  # fmt: skip
         return HTMLResponse(page, headers=_attachment(f"{service}.html") if download else None)

@@ -1,5 +1,6 @@
 """The flame graph file opens in a real browser, offline, and draws the program's functions."""
 
+import html
 import re
 import shutil
 import subprocess
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from gprofiler.output.flamegraph import OMITTED_FRAMES, load_assets, render_html
 from tests.integration.conftest import ARTIFACTS, AgentFiles, running
 
 CHROMIUM_FLAGS = [
@@ -56,3 +58,27 @@ def test_flamegraph_renders_offline_in_chromium(agent: AgentFiles, busy_fp: Path
     shot = ARTIFACTS / "flamegraph.png"
     _chromium(tmp_path, "--window-size=1400,900", f"--screenshot={shot}", page.as_uri())
     assert shot.exists() and shot.stat().st_size > 10_000
+
+
+def test_deep_stacks_draw_and_search_in_chromium(tmp_path: Path) -> None:
+    """5,000 frames (d3-flame-graph's recursive search overflows the browser's stack near 2,500):
+    the page draws the root's and the leaf's ends around one marker, and searches them."""
+    deep = ";".join(["deep_proc", *(f"gp_frame_{depth}" for depth in range(5000))])
+    page = tmp_path / "deep.html"
+    page.write_text(
+        render_html(load_assets(), {deep: 40, "other;gp_other_leaf": 10}, heading="deep", subtitle="")
+    )
+    searched = _chromium(tmp_path, "--dump-dom", page.as_uri() + "#search=gp_frame_4999").stdout
+    assert 'class="partition d3-flame-graph"' in searched
+    for name in (
+        "gp_frame_0",
+        "gp_frame_510",
+        OMITTED_FRAMES,
+        "gp_frame_4489",
+        "gp_frame_4999",
+        "gp_other_leaf",
+    ):
+        assert f'name="{html.escape(name)}"' in searched, name
+    assert 'name="gp_frame_511"' not in searched and 'name="gp_frame_4488"' not in searched
+    details = searched.split('<div id="details">', 1)[1].split("</div>", 1)[0]
+    assert re.fullmatch(r"search: 40 of 50 total samples \( 80(\.0+)?%\)", details.strip()), details

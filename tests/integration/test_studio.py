@@ -15,13 +15,16 @@ import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gprofiler.output.flamegraph import MAX_DRAWN_DEPTH, OMITTED_FRAMES
 from tests.clickhouse_server import free_port
 from tests.integration.conftest import AgentFiles, running, wait_for
+from tests.studio_upload import upload_stacks
 
 STUDIO = [sys.executable, "-m", "gprofiler_studio.cli"]
 
@@ -252,3 +255,45 @@ def test_metrics_and_openapi_are_served(studio: Studio) -> None:
     assert status == 200 and b"studio_profiles_ingested_total" in body
     status, body = studio.get("/openapi.json")
     assert status == 200 and "/api/v2/profiles" in json.loads(body)["paths"]
+
+
+DEEP_FRAMES = 5000
+
+
+def test_a_5000_frame_stack_goes_through_every_format(studio: Studio) -> None:
+    """Nested JSON stopped at ~500 frames (a 500); every route now answers with the whole stack or,
+    where a browser draws it, with its middle replaced by one marker frame."""
+    deep = ";".join(["deep_proc", *(f"f{depth}" for depth in range(DEEP_FRAMES))])
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    upload_stacks(
+        studio.url, studio.token, "checkout", "deep-host", now - timedelta(minutes=3), {deep: 9, "x;y": 1}
+    )
+    window = {
+        "start": (now - timedelta(minutes=10)).isoformat(),
+        "end": (now + timedelta(minutes=1)).isoformat(),
+    }
+    assert studio.collapsed(**window) == Counter({deep: 9, "x;y": 1})
+    status, body = studio.get(
+        "/api/v1/flamegraph", studio.reader, service="checkout", format="tree", **window
+    )
+    assert status == 200
+    text = body.decode()
+    assert text.count('"c":[') == 1 + DEEP_FRAMES + 1  # the root, deep_proc and every frame but the leaf; x
+    assert f'{{"n":"f{DEEP_FRAMES - 1}","v":9}}' in text
+    status, body = studio.get(
+        "/api/v1/flamegraph", studio.reader, service="checkout", format="flat", **window
+    )
+    flat = json.loads(body)
+    assert status == 200 and OMITTED_FRAMES in flat["names"] and f"f{DEEP_FRAMES - 1}" in flat["names"]
+    assert len(flat["value"]) == 1 + MAX_DRAWN_DEPTH + 2 and flat["value"][0] == 10
+    status, body = studio.get(
+        "/api/v1/flamegraph", studio.reader, service="checkout", format="html", **window
+    )
+    assert status == 200 and OMITTED_FRAMES.encode() in body
+    earlier = {
+        "base_start": (now - timedelta(hours=2)).isoformat(),
+        "base_end": (now - timedelta(hours=1)).isoformat(),
+    }
+    status, body = studio.get("/api/v1/diff", studio.reader, service="checkout", **window, **earlier)
+    assert status == 200
+    assert {row["stack"]: row["count"] for row in json.loads(body)["stacks"]} == {deep: 9, "x;y": 1}

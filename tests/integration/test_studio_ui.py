@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from gprofiler.output.flamegraph import OMITTED_FRAMES
 from tests.clickhouse_server import free_port
 from tests.integration.conftest import ARTIFACTS, AgentFiles, running
 from tests.integration.test_studio import Studio, _post, _token
@@ -268,5 +269,33 @@ def test_ui_files_come_from_the_package_not_a_cdn(tmp_path: Path) -> None:
         assert studio.get("/api/v1/services", "wrong-token")[0] == 401
         status, answer = _post(studio, gzip.compress(b"{}"), token=None)
         assert status == 401, answer
+    finally:
+        studio.stop()
+
+
+def test_ui_draws_searches_and_compares_a_5000_frame_stack(tmp_path: Path, browser: Any) -> None:
+    data = tmp_path / "studio"
+    studio = Studio(data, free_port(), _token(data, "--service", "checkout"), _token(data, "--all"))
+    studio.start()
+    try:
+        now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+        deep = ";".join(["deep_proc", *(f"gp_deep_{depth}" for depth in range(5000))])
+        upload_stacks(
+            studio.url, studio.token, "checkout", "h", now - timedelta(minutes=2), {deep: 30, "p;q": 10}
+        )
+        upload_stacks(
+            studio.url, studio.token, "checkout", "h", now - timedelta(minutes=75), {deep: 5, "p;q": 5}
+        )
+        page = _page(browser)
+        _login(page, studio, "/?range=1h")
+        page.wait_for_selector("#flame g[name='gp_deep_4999']")
+        assert _frame(page, "flame", OMITTED_FRAMES).count() == 1
+        page.fill("#search", "^gp_deep_4999$")
+        page.press("#search", "Enter")
+        assert (page.text_content("#match") or "").startswith("30 of 40 samples match")
+        page.check("#compare-toggle")  # B: the last hour; A: the hour before it
+        page.wait_for_selector("#flame-diff g[name='gp_deep_4999']")
+        page.wait_for_selector("#flame-a g[name='gp_deep_4999']")
+        assert page.errors == []
     finally:
         studio.stop()

@@ -2,6 +2,10 @@
 
 import errno
 import os
+import socket
+import stat
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -91,3 +95,47 @@ def test_created_files_and_directories_get_their_mode_whatever_the_umask(root: P
     assert (root / "tmp" / "agent").stat().st_mode & 0o777 == 0o755
     assert (root / "tmp" / "agent" / "lib").stat().st_mode & 0o777 == 0o755
     assert (root / "tmp" / "agent" / "lib" / "settings.jfc").stat().st_mode & 0o777 == 0o644
+
+
+def _fails_fast(call: Callable[[], object]) -> OSError:
+    """Runs `call` in a thread: a FIFO opened the old way blocks forever, which must fail, not hang."""
+    outcome: list[BaseException | object] = []
+    thread = threading.Thread(target=lambda: outcome.append(_capture(call)), daemon=True)
+    thread.start()
+    thread.join(5)
+    assert not thread.is_alive(), "blocked on a FIFO"
+    assert isinstance(outcome[0], OSError), outcome
+    return outcome[0]
+
+
+def _capture(call: Callable[[], object]) -> BaseException | object:
+    try:
+        return call()
+    except BaseException as error:
+        return error
+
+
+def test_a_fifo_is_refused_not_waited_on(root: Path) -> None:
+    os.mkfifo(root / "tmp" / "RECORD")
+    error = _fails_fast(lambda: read_in_root(root, "/tmp/RECORD", 100))
+    assert error.errno == errno.EINVAL
+    # writing (the JVM attach trigger is opened O_WRONLY|O_CREAT|O_TRUNC) would block until a reader
+    _fails_fast(lambda: open_in_root(root, "/tmp/RECORD", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+    # and through a symlink inside the root
+    os.symlink("/tmp/RECORD", root / "tmp" / "record-link")
+    _fails_fast(lambda: read_in_root(root, "/tmp/record-link", 100))
+
+
+def test_devices_and_sockets_are_refused(root: Path) -> None:
+    os.mknod(root / "tmp" / "zero", 0o644 | stat.S_IFCHR, os.makedev(1, 5))  # /dev/zero: never ends
+    assert _fails_fast(lambda: read_in_root(root, "/tmp/zero", 1 << 30)).errno == errno.EINVAL
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(root / "tmp" / "sock"))
+        assert _fails_fast(lambda: read_in_root(root, "/tmp/sock", 100)).errno in (errno.EINVAL, errno.ENXIO)
+    # directories and O_PATH descriptors are still there for those who ask for them
+    os.close(open_in_root(root, "/tmp", os.O_RDONLY | os.O_DIRECTORY))
+
+
+def test_reads_stop_at_the_limit(root: Path) -> None:
+    (root / "tmp" / "big").write_bytes(b"x" * 10_000)
+    assert read_in_root(root, "/tmp/big", 100) == b"x" * 100

@@ -5,9 +5,9 @@ from datetime import datetime, timezone
 import pytest
 
 from gprofiler.output.collapsed import (
+    display_stacks,
     format_collapsed,
     format_plain_collapsed,
-    iter_display_stacks,
     metadata_table,
     profile_header,
     read_header,
@@ -68,10 +68,10 @@ def test_container_names_are_escaped_into_the_second_field() -> None:
 
 def test_display_stacks_drop_index_and_empty_container() -> None:
     text = format_collapsed(_header(), STACKS) + "0;ctr;app;f 2\n"
-    stacks = list(iter_display_stacks(text))
-    assert (["busy", "main", "gp_leaf"], 5) in stacks
-    assert (["ctr", "app", "f"], 2) in stacks
-    assert sum(count for _, count in stacks) == 11
+    stacks = display_stacks(text)
+    assert stacks["busy;main;gp_leaf"] == 5
+    assert stacks["ctr;app;f"] == 2
+    assert sum(stacks.values()) == 11
 
 
 @pytest.mark.parametrize(

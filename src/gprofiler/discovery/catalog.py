@@ -118,7 +118,11 @@ class ProcessCatalog:
         info = read_process(self.proc_root, pid)
         if info is None:
             return None
-        process = self._classify(info)
+        try:
+            process = self._classify(info)
+        except Exception:  # a bug met by one odd process: it stays perf's, the scan goes on
+            logger.exception("cannot classify pid %d (%s); it is profiled by perf only", pid, info.comm)
+            process = DiscoveredProcess(info, None, None, None)
         self._processes[(pid, info.start_time, info.exe)] = process
         return process
 

@@ -85,6 +85,12 @@ def open_in_root(root: str | Path, path: str, flags: int = os.O_RDONLY, mode: in
     symlink (O_NOFOLLOW), so a swapped-in link fails with ELOOP instead of being followed. With
     O_CREAT the file gets exactly `mode`, whatever the agent's umask (a service may run with 0077,
     and these files are for the target's user to read).
+
+    Unless asked for a directory or an O_PATH descriptor, only a regular file is ever opened: a
+    FIFO would block `open` (read-only until a writer comes, write-only until a reader does) and a
+    device could do anything on open or never end on read. The type is checked on an O_PATH
+    descriptor first (opening nothing), and again after the real open, which is non-blocking, so a
+    file swapped in between is refused rather than waited on.
     """
     walk = _Walk(str(root))
     try:
@@ -97,14 +103,37 @@ def open_in_root(root: str | Path, path: str, flags: int = os.O_RDONLY, mode: in
                 walk.close()
                 walk = _Walk(str(root))
                 continue
+            regular_only = not flags & (_PATH | os.O_DIRECTORY)
+            if regular_only:
+                _refuse_special(walk.current, name, path)
+                flags |= os.O_NONBLOCK
             # O_NOFOLLOW: a symlink swapped in since the check fails (ELOOP/ENOTDIR), never followed.
             fd = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=walk.current)
-            if flags & os.O_CREAT:
-                os.fchmod(fd, mode)
+            try:
+                if regular_only and not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise OSError(errno.EINVAL, "not a regular file", path)
+                if flags & os.O_CREAT:
+                    os.fchmod(fd, mode)
+            except BaseException:
+                os.close(fd)
+                raise
             return fd
         raise OSError(errno.ELOOP, "too many symbolic links", path)
     finally:
         walk.close()
+
+
+def _refuse_special(directory_fd: int, name: str, path: str) -> None:
+    """OSError(EINVAL) if `name` exists and is not a regular file; nothing is opened but a path."""
+    try:
+        fd = os.open(name, _PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=directory_fd)
+    except FileNotFoundError:
+        return  # to be created (O_CREAT), or the real open says it is missing
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+    finally:
+        os.close(fd)
 
 
 def _is_symlink(directory_fd: int, name: str) -> bool:
@@ -120,11 +149,9 @@ def _relative_dir(walk: _Walk, path: str) -> str:
 
 
 def read_in_root(root: str | Path, path: str, limit: int) -> bytes:
-    """At most `limit` bytes of a regular file inside `root`."""
+    """At most `limit` bytes of a regular file inside `root` (anything else is refused unopened)."""
     fd = open_in_root(root, path)
     with os.fdopen(fd, "rb") as file:
-        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", path)
         return file.read(limit)
 
 

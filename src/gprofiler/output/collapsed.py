@@ -96,7 +96,9 @@ def read_header(text: str) -> dict[str, Any]:
 def split_count(line: str) -> tuple[str, int] | None:
     """`a;b;c 12` -> ("a;b;c", 12); None for a line without a positive integer count."""
     stack, _, count_text = line.rpartition(" ")
-    if not stack or not count_text.isdigit():
+    # ASCII digits only: str.isdigit() also accepts "²" and Arabic-Indic digits, which int() refuses
+    # or reads as numbers no tool wrote.
+    if not stack or not count_text.isascii() or not count_text.isdigit():
         return None
     count = int(count_text)
     return (stack, count) if count > 0 else None
@@ -106,7 +108,9 @@ def parse_tool_output(text: str, comm: str, frame_name: Callable[[str], str]) ->
     """A runtime profiler's collapsed output (`frame;...;frame count`, root first) as stacks under
     the process name, each frame escaped and then named by `frame_name` (e.g. given a suffix)."""
     stacks: StackCounts = Counter()
-    for line in text.splitlines():
+    # "\n" only: str.splitlines() also splits on U+2028, U+0085, \x1c... which a frame (a file or
+    # function name the target chose) may hold; the frame is escaped below instead.
+    for line in text.split("\n"):
         parsed = split_count(line)
         if parsed is None:
             continue
@@ -115,24 +119,23 @@ def parse_tool_output(text: str, comm: str, frame_name: Callable[[str], str]) ->
     return stacks
 
 
-def iter_display_stacks(text: str) -> Iterator[tuple[list[str], int]]:
-    """Stacks of a `.col` text as a person should see them in a local flame graph.
-
-    The app-metadata index is dropped, and so is the container frame when it is empty.
-    """
-    for line in text.splitlines():
+def display_stacks(text: str) -> Counter[str]:
+    """Stacks of a `.col` text as a person should see them in a local flame graph, merged: frames
+    joined by ';', root first. The app-metadata index is dropped, and so is the container frame
+    when it is empty."""
+    stacks: Counter[str] = Counter()
+    for line in text.split("\n"):
         if not line or line.startswith("#"):
             continue
         parsed = split_count(line)
         if parsed is None:
             continue
-        frames = parsed[0].split(";")
-        if len(frames) < 3:
+        _index, _, rest = parsed[0].partition(";")
+        container, _, frames = rest.partition(";")
+        if not frames:
             continue
-        del frames[0]
-        if not frames[0]:
-            del frames[0]
-        yield frames, parsed[1]
+        stacks[f"{container};{frames}" if container else frames] += parsed[1]
+    return stacks
 
 
 def format_plain_collapsed(stacks: PidStacks) -> Iterator[str]:

@@ -314,14 +314,25 @@ class JavaCycle:
                 continue
             except concurrent.futures.CancelledError:
                 continue
+            except Exception as error:  # a bug met by one JVM costs that JVM's profile only
+                logger.exception("starting the recording of pid %d failed", process.pid)
+                results[process.pid] = RuntimeResult(process.info.comm, error=f"attach: {error!r}")
+                continue
             if isinstance(outcome, _Started):
                 if stopping:
                     self.profiler.abandon(outcome, process.pid)
                 else:
-                    results[process.pid] = self.profiler.finish_one(process, outcome)
+                    results[process.pid] = self._finish(process, outcome)
             elif isinstance(outcome, RuntimeResult):
                 results[process.pid] = outcome
         return results
+
+    def _finish(self, process: DiscoveredProcess, started: _Started) -> RuntimeResult:
+        try:
+            return self.profiler.finish_one(process, started)
+        except Exception as error:
+            logger.exception("the recording of pid %d could not be used", process.pid)
+            return RuntimeResult(process.info.comm, error=f"recording unusable: {error!r}")
 
     def _late(self, future: "concurrent.futures.Future[Any]", *, pid: int) -> None:
         """A start that finished after its cycle was written: stop it, keep nothing."""

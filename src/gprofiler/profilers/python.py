@@ -70,7 +70,7 @@ def parse_pyspy_raw(text: str, comm: str) -> StackCounts:
 
 def pyspy_error(stderr: str) -> str:
     """The line of py-spy's stderr that says what went wrong."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    lines = [line.strip() for line in stderr.split("\n") if line.strip()]
     for line in lines:
         if line.startswith("Error:"):
             return line[len("Error:") :].strip()
@@ -93,7 +93,13 @@ class PySpyCycle:
         results: dict[int, RuntimeResult] = {}
         try:
             for run in self.runs:
-                result = self._finish(run, deadline)
+                try:
+                    result = self._finish(run, deadline)
+                except StoppedError:
+                    raise
+                except Exception as error:  # one process's output costs that process only
+                    logger.exception("py-spy output of pid %d could not be used", run.process.pid)
+                    result = RuntimeResult(run.process.info.comm, error=f"py-spy output unusable: {error!r}")
                 if result is not None:
                     results[run.process.pid] = result
         finally:

@@ -10,8 +10,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from gprofiler.output.collapsed import iter_display_stacks
-from gprofiler.output.flamegraph import FlamegraphAssets, build_tree, render_html
+from gprofiler.output.collapsed import display_stacks
+from gprofiler.output.flamegraph import FlamegraphAssets, render_html
 from gprofiler.sinks.base import CycleProfile
 
 logger = logging.getLogger(__name__)
@@ -79,14 +79,22 @@ class LocalFilesSink:
         try:
             self._publish(base + ".col", profile.collapsed.encode("utf-8"), LAST_COLLAPSED)
             logger.debug("wrote %s", self.output_dir / (base + ".col"))
-            if self.flamegraph is not None:
-                heading, subtitle = flamegraph_title(profile)
-                tree = build_tree(iter_display_stacks(profile.collapsed))
-                page = render_html(self.flamegraph, tree, heading=heading, subtitle=subtitle)
-                self._publish(base + ".html", page.encode("utf-8"), LAST_FLAMEGRAPH)
-                logger.debug("wrote %s", self.output_dir / (base + ".html"))
         except OSError as error:
             logger.error("could not write the profile of this cycle to %s: %s", self.output_dir, error)
+            return
+        if self.flamegraph is None:
+            return
+        try:
+            heading, subtitle = flamegraph_title(profile)
+            page = render_html(
+                self.flamegraph, display_stacks(profile.collapsed), heading=heading, subtitle=subtitle
+            )
+            self._publish(base + ".html", page.encode("utf-8"), LAST_FLAMEGRAPH)
+            logger.debug("wrote %s", self.output_dir / (base + ".html"))
+        except OSError as error:
+            logger.error("could not write the flame graph of this cycle to %s: %s", self.output_dir, error)
+        except Exception:  # a bug in drawing costs the page, never the profile or the agent
+            logger.exception("could not draw the flame graph of this cycle (the .col file is written)")
 
     def close(self) -> None:
         pass
