@@ -3,6 +3,7 @@ process its profile. Each target here reproduces something that once did."""
 
 import os
 import shutil
+import stat
 import time
 from pathlib import Path
 
@@ -138,3 +139,23 @@ def test_hostile_workloads_together_in_continuous_mode(
         escaped = str(evil).replace("\u2028", "\\u2028")
         assert any(escaped in frame for stack in profile.stacks for frame in stack), path.name
         assert path.with_suffix(".html").exists()
+
+
+def test_a_device_mapped_under_libpythons_name(agent: AgentFiles, tmp_path: Path) -> None:
+    """The catalog reads the Python version from the mapped libpython: /dev/zero mapped under that
+    name once made it read forever."""
+    device = tmp_path / "libpython3.11.so.1.0"
+    os.mknod(device, 0o644 | stat.S_IFCHR, os.makedev(1, 5))  # what /dev/zero is
+    script = tmp_path / "gp_maps_device.py"
+    script.write_text(
+        "import mmap, os, sys\n"
+        f"fd = os.open({str(device)!r}, os.O_RDONLY)\n"
+        "mapped = mmap.mmap(fd, 1 << 16, prot=mmap.PROT_READ)\n"
+        "sys.path.insert(0, sys.argv[1])\nimport busy\nbusy.gp_outer(30)\n"
+    )
+    with running(PYTHON, script, str(TARGETS)):
+        time.sleep(0.5)
+        result = agent.run("-d", "3", timeout=60)
+    assert result.returncode == 0, result.stderr
+    profile = parse_profile(agent.output / "last_profile.col")
+    assert _python_frames(profile.of_app(str(script)))

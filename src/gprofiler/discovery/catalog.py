@@ -4,13 +4,15 @@ Facts about a process are computed once per (pid, start time, executable) and fa
 once per file (device, inode), so a cycle costs a stat and a readlink per process.
 """
 
+import errno
 import logging
 import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from gprofiler.discovery.appids import application_id
 from gprofiler.discovery.containers import ContainerRef, read_container
@@ -60,6 +62,20 @@ def _read_maps(proc_root: Path, pid: int) -> str:
         return ""
 
 
+def open_regular(path: Path) -> BinaryIO:
+    """A regular file for reading; OSError for anything else. A process can map a device or FIFO
+    under a library's name (/dev/zero as libpython3.11.so never ends), so nothing else is opened
+    for reading here, and the open itself never blocks."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
 def _mapped_file_handle(proc_root: Path, pid: int, maps: str, wanted: str) -> Path | None:
     """/proc/PID/map_files/<range> for a mapped path: the exact file, in any mount namespace."""
     for match in _MAPS_LINE.finditer(maps):
@@ -101,8 +117,8 @@ class ProcessCatalog:
         """
         base = f"{self._proc}/{pid}"
         try:
-            with open(f"{base}/stat", "rb") as stat:
-                fields = stat.read().rpartition(b")")[2].split()
+            with open(f"{base}/stat", "rb") as stat_file:
+                fields = stat_file.read().rpartition(b")")[2].split()
             start_time, ppid = int(fields[19]), int(fields[1])
         except (OSError, ValueError, IndexError):
             return None  # gone
@@ -148,15 +164,15 @@ class ProcessCatalog:
         """Facts about the executable file, cached per file."""
         exe = self.proc_root / str(pid) / "exe"
         try:
-            stat = os.stat(exe)
+            identity = os.stat(exe)
         except OSError:
             return {}
-        key = (stat.st_dev, stat.st_ino)
+        key = (identity.st_dev, identity.st_ino)
         facts = self._binaries.get(key)
         if facts is None:
             facts = {}
             try:
-                with open(exe, "rb") as file:
+                with open_regular(exe) as file:
                     go: GoBinary | None = inspect_go_binary(file)
                 facts["go"] = go
             except OSError:
@@ -167,13 +183,13 @@ class ProcessCatalog:
     def _file_version(self, handle: Path, kind: str, major_minor: str | None = None) -> str | None:
         """A runtime version read from a binary, cached per file (these files are large)."""
         try:
-            stat = os.stat(handle)
+            identity = os.stat(handle)
         except OSError:
             return None
-        facts = self._binaries.setdefault((stat.st_dev, stat.st_ino), {})
+        facts = self._binaries.setdefault((identity.st_dev, identity.st_ino), {})
         if kind not in facts:
             try:
-                with open(handle, "rb") as file:
+                with open_regular(handle) as file:
                     facts[kind] = (
                         python_version_in(file, major_minor) if kind == PYTHON else node_version_in(file)
                     )

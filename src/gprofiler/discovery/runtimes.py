@@ -26,6 +26,7 @@ _PY_VERSION = re.compile(rb"((?:2\.7|3\.\d{1,2})\.\d{1,2})\x00")
 _NODE_VERSION = re.compile(rb"/download/release/(v\d+\.\d+\.\d+)/node-v\d+\.\d+\.\d+\.tar")
 _SCAN_CHUNK = 1 << 20
 _SCAN_OVERLAP = 256
+_SCAN_MAX_CHUNKS = 512  # 512 MB: node is ~100 MB, libpython ~25 MB; nothing larger is scanned
 
 
 def runtime_from_exe(exe: str) -> str | None:
@@ -65,7 +66,7 @@ def _scan(file: BinaryIO, pattern: re.Pattern[bytes], standalone: bool = False) 
     """
     found: list[bytes] = []
     tail = b""
-    while True:
+    for _ in range(_SCAN_MAX_CHUNKS):
         chunk = file.read(_SCAN_CHUNK)
         if not chunk:
             return found
@@ -77,6 +78,7 @@ def _scan(file: BinaryIO, pattern: re.Pattern[bytes], standalone: bool = False) 
                 continue
             found.append(match.group(1))
         tail = window[-_SCAN_OVERLAP:]
+    return found  # a file larger than any runtime's binary: what its start holds
 
 
 _MAJOR_MINOR = re.compile(r"(\d+\.\d+)")
