@@ -325,6 +325,7 @@ def run_chrooted(
     out_at: str = "/out",
     host_proc: bool = False,
     env: Sequence[str] = (),
+    tmp: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """`command` chrooted by tests/integration/empty_root.py; its output directory is tmp_path/out."""
     root, out = tmp_path / "root", tmp_path / "out"
@@ -335,6 +336,8 @@ def run_chrooted(
         helper += ["--copy", str(copy)]
     if host_proc:
         helper.append("--host-proc")
+    if tmp is not None:
+        helper += ["--tmp", str(tmp)]
     for variable in env:
         helper += ["--env", variable]
     return subprocess.run(

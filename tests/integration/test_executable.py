@@ -18,11 +18,11 @@ from tests.integration.conftest import (
 
 
 def _run_in_empty_root(
-    executable: Path, tmp_path: Path, *args: str, host_proc: bool = False
+    executable: Path, tmp_path: Path, *args: str, host_proc: bool = False, tmp: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     """The executable alone in an empty tmpfs root (plus /proc, /sys, /dev, /tmp), writing to /out."""
     command = [f"/{executable.name}", "-o", "/out", "--log-file", "", *args]
-    return run_chrooted(tmp_path, command, copy=executable, host_proc=host_proc)
+    return run_chrooted(tmp_path, command, copy=executable, host_proc=host_proc, tmp=tmp)
 
 
 def test_version_is_the_packages(executable: Path) -> None:
@@ -85,3 +85,19 @@ def test_extraction_directories_are_removed_on_sigterm(executable: Path, tmp_pat
             agent.wait()
     assert agent.returncode == 0, stderr
     assert list(scratch.iterdir()) == []
+
+
+VDSO_LOOP = "import time\nend = time.monotonic() + 30\nwhile time.monotonic() < end: time.clock_gettime(1)\n"
+
+
+def test_nothing_is_left_in_tmp_after_cycles_in_an_empty_root(executable: Path, tmp_path: Path) -> None:
+    """perf script, chrooted, once left its copy of the vDSO (/tmp/perf-vdso.so-XXXXXX) behind at
+    every cycle; the executable's own extraction directories go at exit."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir(mode=0o1777)
+    with running(PYTHON, "-c", VDSO_LOOP):  # samples in the vDSO: perf script copies it
+        result = _run_in_empty_root(executable, tmp_path, "-d", "3", "--no-python", tmp=scratch)
+    assert result.returncode == 0, result.stderr
+    profile = parse_profile(tmp_path / "out" / "last_profile.col")
+    assert any("[vdso]" in frame or "clock_gettime" in frame for stack in profile.stacks for frame in stack)
+    assert sorted(path.name for path in scratch.iterdir()) == []

@@ -131,6 +131,7 @@ def test_hostile_workloads_together_in_continuous_mode(
             _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr and "cycle lost" not in stderr, stderr[-3000:]
+    assert list(agent.tmpdir.iterdir()) == []  # nothing the agent or its tools made outlives it
     for path in agent.profiles()[1:4]:  # the first cycle may start before py-spy sees everyone
         profile = parse_profile(path)
         assert any("gp_leaf" in stack for stack in profile.of_process("gp_busy_fp")), path.name

@@ -6,6 +6,7 @@ from gprofiler.profilers.perf_record import (
     PerfError,
     RecordOptions,
     find_perf,
+    may_leave_vdso_copies,
     perf_record_argv,
     perf_script_argv,
 )
@@ -38,3 +39,25 @@ def test_find_perf_errors_say_how_to_install(monkeypatch: pytest.MonkeyPatch, tm
         find_perf(None)
     with pytest.raises(PerfError, match="not an executable"):
         find_perf(str(tmp_path / "nothing"))
+
+
+def test_vdso_copies_are_only_cleaned_up_off_the_host(tmp_path: Path) -> None:
+    """On the host itself perf removes its own copy, and a new one may be another perf's."""
+    proc = tmp_path / "proc"
+    for pid in ("self", "1"):
+        (proc / pid / "ns").mkdir(parents=True)
+    (tmp_path / "mnt-ns").write_text("")
+    (proc / "self" / "ns" / "mnt").symlink_to(tmp_path / "mnt-ns")
+    (proc / "1" / "ns" / "mnt").symlink_to(tmp_path / "mnt-ns")
+    (proc / "1" / "root").symlink_to("/")
+    assert may_leave_vdso_copies(str(proc)) is False  # init's namespace and root: the host
+    (proc / "1" / "root").unlink()
+    (proc / "1" / "root").symlink_to(tmp_path)
+    assert may_leave_vdso_copies(str(proc)) is True  # another root (a chroot)
+    (proc / "1" / "root").unlink()
+    (proc / "1" / "root").symlink_to("/")
+    (tmp_path / "other-ns").write_text("")
+    (proc / "1" / "ns" / "mnt").unlink()
+    (proc / "1" / "ns" / "mnt").symlink_to(tmp_path / "other-ns")
+    assert may_leave_vdso_copies(str(proc)) is True  # another mount namespace (a container)
+    assert may_leave_vdso_copies(str(tmp_path / "nothing")) is True  # nothing to tell by

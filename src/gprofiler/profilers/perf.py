@@ -19,7 +19,9 @@ from gprofiler.profilers.perf_record import (
     PerfError,
     PerfRecorder,
     RecordOptions,
+    VdsoTempFiles,
     find_perf,
+    may_leave_vdso_copies,
     perf_script_argv,
 )
 from gprofiler.profilers.registry import ProfilerOption, ProfilerSpec, register
@@ -123,6 +125,7 @@ class PerfProfiler:
         self._targets: dict[int, int] = {}  # follow mode: pid -> start time of what perf records
         self._generation = 0
         self._unread: set[Path] = set()  # files switch() handed out that collect() has not read yet
+        self._vdso_copies = VdsoTempFiles(enabled=may_leave_vdso_copies())
         self.recorders = self._recorders(frequency, dwarf_stack_size, pids)
 
     def _recorders(
@@ -234,9 +237,14 @@ class PerfProfiler:
     def _script(self, dump: Path) -> CollapseResult:
         result: CollapseResult | None = None
         try:
-            with stream_stdout(
-                perf_script_argv(self.perf, dump), timeout=self._script_timeout, stop_event=self._stop_event
-            ) as output:
+            with (
+                self._vdso_copies.around_run(),
+                stream_stdout(
+                    perf_script_argv(self.perf, dump),
+                    timeout=self._script_timeout,
+                    stop_event=self._stop_event,
+                ) as output,
+            ):
                 result = collapse_perf_script(read_chunks(output), self._frame_cache)
         except ToolFailedError as error:
             if result is None:

@@ -5,13 +5,14 @@ On SIGUSR2 perf finishes the current file, renames it to `<output>.<timestamp>` 
 on exit it does the same with the final file. Every file is read once by `perf script`, then deleted.
 """
 
+import contextlib
 import logging
 import os
 import shutil
 import signal
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +87,55 @@ def perf_record_argv(perf: str, output: Path, options: RecordOptions) -> list[st
 def perf_script_argv(perf: str, data: Path) -> list[str]:
     """The `perf script` command line whose output `collapse_perf_script` expects."""
     return [perf, "script", "-F", "comm,pid,tid,ip,sym,dso", "--no-inline", "-i", str(data)]
+
+
+# perf script copies the machine's vDSO to this hard-coded name (tools/perf/util/vdso.c) and unlinks
+# it at exit. To read a target's binaries perf enters its mount namespace, and comes back with
+# setns(), which puts it at the root of its own namespace: when the agent is chrooted (the executable
+# in an empty root, as the tests run it) that is not the root it created the copy under, the unlink
+# misses, and one file per cycle is left behind.
+VDSO_TEMP_DIR = "/tmp"
+VDSO_TEMP_PREFIX = "perf-vdso.so-"
+
+
+def may_leave_vdso_copies(proc: str = "/proc") -> bool:
+    """False on the host itself (init's mount namespace and root), where perf cleans up after itself
+    and a /tmp/perf-vdso.so-* file that appears may be another perf's; True anywhere else."""
+    try:
+        same_namespace = os.stat(f"{proc}/self/ns/mnt").st_ino == os.stat(f"{proc}/1/ns/mnt").st_ino
+        root, init_root = os.stat("/"), os.stat(f"{proc}/1/root")
+    except OSError:
+        return True
+    return not (same_namespace and (root.st_dev, root.st_ino) == (init_root.st_dev, init_root.st_ino))
+
+
+class VdsoTempFiles:
+    """Removes the vDSO copies a `perf script` run leaves behind (when enabled)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def _names(self) -> set[str]:
+        try:
+            return {name for name in os.listdir(VDSO_TEMP_DIR) if name.startswith(VDSO_TEMP_PREFIX)}
+        except OSError:
+            return set()
+
+    @contextlib.contextmanager
+    def around_run(self) -> Iterator[None]:
+        """Files of that name that appear during the block (and are ours) are removed after it."""
+        if not self.enabled:
+            yield
+            return
+        before = self._names()
+        try:
+            yield
+        finally:
+            for name in self._names() - before:
+                path = os.path.join(VDSO_TEMP_DIR, name)
+                with contextlib.suppress(OSError):
+                    if os.lstat(path).st_uid == os.geteuid():
+                        os.unlink(path)
 
 
 class PerfRecorder:
