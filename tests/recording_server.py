@@ -3,12 +3,15 @@
 The tests point the real agent (or its upload sink) at it on loopback. `mode` says how it answers:
 "ok", "error" (HTTP 503), "reject" (HTTP 401 with a JSON message), "garbage" (200 with HTML); and
 `stop()` / `start()` take it off and back onto the same port, as a server that is down would be.
+`refuse`, when set, picks the answer per received profile: (status, message, headers) or None to
+take it.
 """
 
 import gzip
 import json
 import threading
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -29,6 +32,8 @@ class RecordingServer:
     profiles: list[Received] = field(default_factory=list)
     logs: list[Received] = field(default_factory=list)
     health_checks: int = 0
+    refuse: Callable[[dict[str, Any]], tuple[int, str, dict[str, str]] | None] | None = None
+    refused: list[Received] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -67,6 +72,11 @@ class RecordingServer:
                     json.loads(gzip.decompress(raw)),
                 )
                 with recorder._lock:
+                    refusal = recorder.refuse(received.body) if recorder.refuse is not None else None
+                    if parsed.path == "/api/v2/profiles" and refusal is not None:
+                        recorder.refused.append(received)
+                        status, message, headers = refusal
+                        return self._answer(status, {"message": message}, headers)
                     if parsed.path == "/api/v2/profiles":
                         recorder.profiles.append(received)
                         number = len(recorder.profiles)
@@ -74,11 +84,17 @@ class RecordingServer:
                     recorder.logs.append(received)
                 self._answer(200, {})
 
-            def _answer(self, status: int, document: dict[str, Any]) -> None:
-                self._send(status, json.dumps(document).encode(), "application/json")
+            def _answer(
+                self, status: int, document: dict[str, Any], headers: dict[str, str] | None = None
+            ) -> None:
+                self._send(status, json.dumps(document).encode(), "application/json", headers)
 
-            def _send(self, status: int, body: bytes, content_type: str) -> None:
+            def _send(
+                self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+            ) -> None:
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

@@ -9,6 +9,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -297,3 +298,25 @@ def test_a_5000_frame_stack_goes_through_every_format(studio: Studio) -> None:
     status, body = studio.get("/api/v1/diff", studio.reader, service="checkout", **window, **earlier)
     assert status == 200
     assert {row["stack"]: row["count"] for row in json.loads(body)["stacks"]} == {deep: 9, "x;y": 1}
+
+
+NAMED = (
+    "import ctypes, sys, time\n"
+    "ctypes.CDLL(None).prctl(15, sys.argv[1].encode(), 0, 0, 0)  # PR_SET_NAME\n"
+    "end = time.monotonic() + 30\n"
+    "while time.monotonic() < end: pass\n"
+)
+
+
+def test_names_studio_would_refuse_are_written_so_it_takes_them(agent: AgentFiles, studio: Studio) -> None:
+    """A process may name itself "" or "ends in space " (the names py-spy's stacks are filed under);
+    the profile once came back 422 and stayed in the spool for good."""
+    with running(sys.executable, "-c", NAMED, ""), running(sys.executable, "-c", NAMED, "gp_sp "):
+        time.sleep(0.5)
+        result = agent.run(*_agent_args(studio, agent)[1:], timeout=60)
+        assert result.returncode == 0, result.stderr
+        wait_for(lambda: _spool_empty(agent), 30, "the upload")
+    stored = studio.collapsed()
+    assert stored == _local_stacks(agent)
+    processes = {stack.split(";", 1)[0] for stack in stored}
+    assert {"[empty]", "gp_sp\\x20"} <= processes, processes

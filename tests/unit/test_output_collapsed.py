@@ -5,6 +5,8 @@ from datetime import datetime, timezone
 import pytest
 
 from gprofiler.output.collapsed import (
+    MAX_LINE_BYTES,
+    TRUNCATED_FRAME,
     display_stacks,
     format_collapsed,
     format_plain_collapsed,
@@ -13,6 +15,7 @@ from gprofiler.output.collapsed import (
     read_header,
     split_count,
 )
+from gprofiler.stacks.escaping import escape_frame
 from gprofiler.stacks.model import PidStacks
 
 START = datetime(2026, 11, 26, 5, 0, 0, tzinfo=timezone.utc)
@@ -100,3 +103,31 @@ def test_application_metadata_table_shares_equal_entries() -> None:
     text = format_collapsed(_header(), STACKS, app_index_of={10: 1})
     assert text.splitlines()[1].startswith("1;;busy;")
     assert text.splitlines()[3].startswith("0;;python3;")
+
+
+def _accepted_by_studio(text: str) -> None:
+    from gprofiler_studio.ingest import parse_collapsed
+
+    assert parse_collapsed(text)  # raises IngestError naming the line it refuses
+
+
+def test_every_line_is_one_studio_accepts() -> None:
+    deep = ("deep", *(f"frame_number_{depth}_of_a_very_deep_stack" for depth in range(5000)))
+    wide = ("wide", "x" * 200_000)
+    stacks: PidStacks = {
+        1: Counter({("", "main", "leaf"): 1, ("named", "", "x"): 2, ("tail",): 3}),  # prctl(PR_SET_NAME, "")
+        2: Counter({deep: 4, wide: 5}),
+        3: Counter({("p", escape_frame("ends in space ")): 6}),
+    }
+    text = format_collapsed(_header(), stacks, container_of=lambda pid: "ctr" if pid == 2 else "")
+    _accepted_by_studio(text)
+    lines = text.split("\n")[1:-1]
+    assert all(len(line.encode()) <= MAX_LINE_BYTES for line in lines)
+    assert "0;;[empty];main;leaf 1" in lines and "0;;named;[empty];x 2" in lines
+    (deep_line,) = (line for line in lines if line.startswith("0;ctr;deep;"))
+    frames = deep_line.rsplit(" ", 1)[0].split(";")
+    assert frames[3] == TRUNCATED_FRAME and frames[-1] == deep[-1]  # cut at the root, the leaf kept
+    assert frames[4:] == list(deep[-len(frames[4:]) :])
+    (wide_line,) = (line for line in lines if line.startswith("0;ctr;wide;"))
+    assert wide_line.endswith(" 5") and ";[truncated];xxx" in wide_line
+    assert "0;;p;ends in space\\x20 6" in lines

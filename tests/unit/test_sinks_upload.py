@@ -6,20 +6,25 @@ The server is tests/recording_server.py on loopback: real HTTP, real gzip, real 
 import gzip
 import json
 import logging
+import string
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from random import Random
 
 import pytest
 
 from gprofiler import __version__
 from gprofiler.commands.upload_file import upload_file_main
 from gprofiler.config import ServerConfig
+from gprofiler.output.collapsed import split_count
 from gprofiler.sinks.base import CycleProfile
-from gprofiler.sinks.spool import Spool
-from gprofiler.sinks.studio_client import StudioClient, UploadError, UploadRejectedError
+from gprofiler.sinks.spool import Spool, encode_document
+from gprofiler.sinks.studio_client import StudioClient, UploadError, UploadRejectedError, retry_after_seconds
 from gprofiler.sinks.upload import Backoff, UploadSetupError, UploadSink, connect
+from gprofiler.sinks.upload_limits import DROPPED_PROCESS, MAX_BODY_BYTES, MAX_STACK_LINES, fit_for_upload
+from gprofiler_studio.ingest import parse_collapsed
 from tests.recording_server import RecordingServer
 
 START = datetime(2026, 11, 26, 8, 0, tzinfo=timezone.utc)
@@ -77,7 +82,7 @@ def test_spool_keeps_order_across_reopening_and_caps_its_size(
     capped = Spool(tmp_path / "spool", max_bytes=sizes + newest - 1)  # one entry too many after the next put
     with caplog.at_level(logging.WARNING):
         capped.put({"start_time": "t5"})
-    assert "dropped the 1 oldest" in caplog.text
+    assert "dropped 0 set-aside and 1 waiting profile(s)" in caplog.text
     oldest = capped.oldest()
     assert oldest is not None and oldest.document["start_time"] == "t2"
 
@@ -240,3 +245,119 @@ def test_upload_file_rejects_what_is_not_a_profile(server: RecordingServer, tmp_
     with pytest.raises(SystemExit) as exited:
         upload_file_main(["--file-path", str(bogus), "--service-name", "svc"])  # no token
     assert exited.value.code == 2
+
+
+def test_a_profile_refused_for_good_is_set_aside_and_the_queue_goes_on(
+    server: RecordingServer, tmp_path: Path, fixtures: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 413 for the oldest profile once held every newer one back until the spool cap dropped them."""
+    refused_start = START.isoformat()
+    server.refuse = lambda body: (413, "too large", {}) if body["start_time"] == refused_start else None
+    spool = Spool(tmp_path / "spool", 10**9)
+    with caplog.at_level(logging.ERROR, logger="gprofiler.sinks.upload"):
+        sink = UploadSink(_client(server), spool, "spawn", backoff=Backoff(0.01, 60))
+        for minute in range(3):
+            sink.write(_profile(fixtures, minute))
+        _wait(lambda: len(server.profiles) == 2)
+        sink.close()
+    assert server.start_times() == [(START + timedelta(minutes=m)).isoformat() for m in (1, 2)]
+    assert len(server.refused) == 1 and sink.refused == 1  # sent once, never again
+    assert [path.name for path in (tmp_path / "spool").iterdir()] == ["000000000001.json.gz.refused-413"]
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 1 and "HTTP 413" in messages[0] and "refused-413" in messages[0]
+    reopened = Spool(tmp_path / "spool", 10**9)
+    assert reopened.oldest() is None  # a restart does not send it again either
+
+
+def test_set_aside_profiles_go_first_when_the_spool_is_over_its_cap(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool", 10**9)
+    for number in range(3):
+        spool.put({"start_time": f"t{number}", "profile": "x" * 100})
+    first = spool.oldest()
+    assert first is not None
+    spool.set_aside(first, "refused-422")
+    size = sum(path.stat().st_size for path in (tmp_path / "spool").iterdir())
+    capped = Spool(tmp_path / "spool", max_bytes=size)  # the next put is one entry too many
+    capped.put({"start_time": "t3", "profile": "x" * 100})
+    assert sorted(path.name for path in (tmp_path / "spool").iterdir()) == [
+        "000000000002.json.gz",
+        "000000000003.json.gz",
+        "000000000004.json.gz",
+    ]
+
+
+def test_a_token_refused_keeps_every_profile(server: RecordingServer, tmp_path: Path, fixtures: Path) -> None:
+    server.refuse = lambda body: (403, "this token does not upload for the service", {})
+    spool = Spool(tmp_path / "spool", 10**9)
+    sink = UploadSink(_client(server), spool, "spawn", backoff=Backoff(0.01, 60))
+    for minute in range(3):
+        sink.write(_profile(fixtures, minute))
+    _wait(lambda: len(server.refused) >= 1)
+    time.sleep(0.3)
+    sink.close()
+    assert len(spool) == 3 and sink.refused == 0
+    assert not list((tmp_path / "spool").glob("*.refused-*"))
+
+
+def test_too_many_requests_waits_for_retry_after(
+    server: RecordingServer, tmp_path: Path, fixtures: Path
+) -> None:
+    answers = iter([(429, "ingest budget spent", {"Retry-After": "1"})])
+    server.refuse = lambda body: next(answers, None)
+    sink = UploadSink(_client(server), Spool(tmp_path / "spool", 10**9), "spawn", backoff=Backoff(0.01, 0.02))
+    started = time.monotonic()
+    sink.write(_profile(fixtures, 0))
+    _wait(lambda: len(server.profiles) == 1, timeout=10)
+    waited = time.monotonic() - started
+    sink.close()
+    assert len(server.refused) == 1
+    assert waited >= 0.9  # not the 0.01 s backoff: the server's word
+
+
+def test_retry_after_header_forms() -> None:
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+    assert retry_after_seconds("120", now) == 120
+    assert retry_after_seconds("Tue, 01 Dec 2026 12:00:30 GMT", now) == 30
+    assert retry_after_seconds("Tue, 01 Dec 2026 11:00:00 GMT", now) == 0
+    assert retry_after_seconds("²", now) is None and retry_after_seconds("soon", now) is None
+    assert retry_after_seconds(None, now) is None
+
+
+def _profile_text(lines: Iterable[str]) -> str:
+    return "# {}\n" + "".join(f"{line}\n" for line in lines)
+
+
+def test_a_profile_over_the_line_limit_is_trimmed_of_its_least_sampled_stacks() -> None:
+    many = [f"0;;p;f{index} {1 + (index % 1000 == 0) * 50}" for index in range(MAX_STACK_LINES + 10_000)]
+    document, data, dropped = fit_for_upload(
+        {"start_time": "t", "profile": _profile_text(many)}, encode_document
+    )
+    assert dropped is not None
+    lines = document["profile"].split("\n")[1:-1]
+    assert len(lines) <= MAX_STACK_LINES
+    counts = [split_count(line) for line in lines]
+    assert sum(count for _, count in filter(None, counts)) == sum(
+        1 + (i % 1000 == 0) * 50 for i in range(len(many))
+    )
+    assert all(f"0;;p;f{index} 51" in lines for index in range(0, len(many), 1000))  # the heavy ones stay
+    assert lines[-1].startswith(f"0;;{DROPPED_PROCESS};[{dropped[0]} stacks") and lines[-1].endswith(
+        f" {dropped[1]}"
+    )
+    assert json.loads(gzip.decompress(data)) == document
+    parse_collapsed(document["profile"])  # studio takes it
+
+
+def test_a_profile_over_the_body_limit_is_trimmed_until_it_fits() -> None:
+    random = Random(7)
+    alphabet = string.ascii_letters + string.digits + "_"
+    names = ("".join(random.choices(alphabet, k=120)) for _ in range(60_000))  # barely compressible
+    lines = [f"0;;p;{name} {index % 5 + 1}" for index, name in enumerate(names)]
+    original = {"start_time": "t", "profile": _profile_text(lines)}
+    assert len(encode_document(original)) > MAX_BODY_BYTES
+    document, data, dropped = fit_for_upload(original, encode_document)
+    assert dropped is not None and len(data) <= MAX_BODY_BYTES
+    assert len(data) > 0.6 * MAX_BODY_BYTES  # trimmed to the limit, not far below it
+    kept = [split_count(line) for line in document["profile"].split("\n")[1:-1]]
+    assert sum(count for _, count in filter(None, kept)) == sum(index % 5 + 1 for index in range(len(lines)))
+    small = {"start_time": "t", "profile": _profile_text(lines[:10])}
+    assert fit_for_upload(small, encode_document)[2] is None  # what fits is untouched

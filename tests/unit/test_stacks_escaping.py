@@ -14,6 +14,8 @@ from gprofiler.stacks.escaping import decode_name, escape_frame
         ("bell\x07", "bell\\x07"),
         ("naïve_ünïcode", "naïve_ünïcode"),
         ("line\u2028sep", "line\\u2028sep"),
+        ("trailing space ", "trailing space\\x20"),  # a line's last space separates its count
+        ("two  ", "two \\x20"),
     ],
 )
 def test_escape_frame(name: str, escaped: str) -> None:

@@ -14,7 +14,9 @@ from typing import Any
 from gprofiler.cli import OneLineErrorParser, add_server_arguments, server_arguments_error
 from gprofiler.config import ServerConfig
 from gprofiler.output.collapsed import read_header
+from gprofiler.sinks.spool import encode_document
 from gprofiler.sinks.studio_client import StudioClient, UploadError
+from gprofiler.sinks.upload_limits import fit_for_upload
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ def _object(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def upload_body_from_file(text: str, fallback_hostname: str) -> dict[str, object]:
+def upload_body_from_file(text: str, fallback_hostname: str) -> dict[str, Any]:
     """The v2 upload document for a saved profile; ValueError if the file is not one."""
     header = read_header(text)
     for key in ("start_time", "end_time"):
@@ -67,6 +69,12 @@ def upload_file_main(argv: Sequence[str]) -> int:
     except (OSError, UnicodeDecodeError, ValueError) as problem:
         sys.stderr.write(f"gprofiler upload-file: {path}: {problem}\n")
         return 1
+    body, _, dropped = fit_for_upload(body, encode_document)
+    if dropped is not None:
+        sys.stderr.write(
+            f"gprofiler upload-file: {path} is over the upload limit: its {dropped[0]} least-sampled "
+            f"stacks ({dropped[1]} samples) go as one [dropped stacks] line\n"
+        )
     client = StudioClient(ServerConfig.from_namespace(args), str(body["hostname"]))
     try:
         answer = client.submit_profile(body)

@@ -11,7 +11,7 @@ always be split on `;` and on its last space.
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +19,9 @@ from gprofiler.stacks.escaping import escape_frame
 from gprofiler.stacks.model import PidStacks, StackCounts
 
 NO_APP_METADATA_INDEX = 0
+MAX_LINE_BYTES = 64 * 1024  # studio refuses longer stack lines
+EMPTY_FRAME = "[empty]"
+TRUNCATED_FRAME = "[truncated]"
 
 
 def profile_header(
@@ -70,16 +73,41 @@ def format_collapsed(
     container_of: Callable[[int], str] = lambda pid: "",
     app_index_of: Mapping[int, int] | None = None,
 ) -> str:
-    """The whole `.col` text: header line, then one line per (process, stack), ordered by PID."""
+    """The whole `.col` text: header line, then one line per (process, stack), ordered by PID.
+
+    Every line is one studio accepts (`written_stack`)."""
     lines = ["# " + json.dumps(header, separators=(",", ":"), ensure_ascii=False)]
     indexes = app_index_of or {}
     for pid in sorted(stacks):
         index = indexes.get(pid, NO_APP_METADATA_INDEX)
         prefix = f"{index};{escape_frame(container_of(pid))};"
+        room = MAX_LINE_BYTES - len(prefix.encode()) - len(" 4294967296")
         for stack, count in stacks[pid].items():
             if count > 0:
-                lines.append(f"{prefix}{';'.join(stack)} {count}")
+                lines.append(f"{prefix}{written_stack(stack, room)} {count}")
     return "\n".join(lines) + "\n"
+
+
+def written_stack(stack: Sequence[str], room: int) -> str:
+    """A stack's text as the `.col` holds it: an empty name (a process can name itself "") shows as
+    `[empty]`, and a stack longer than `room` UTF-8 bytes keeps its process name and its leaf-most
+    frames after a `[truncated]` frame, as JFR cuts deep stacks at the root."""
+    text = ";".join(stack)
+    if not text or ";;" in text or text[0] == ";" or text[-1] == ";":
+        stack = [frame or EMPTY_FRAME for frame in stack]
+        text = ";".join(stack)
+    if len(text) * 4 <= room or len(text.encode()) <= room:
+        return text
+    kept: list[str] = []
+    left = room - len(stack[0].encode()) - len(TRUNCATED_FRAME) - 2
+    for frame in reversed(stack[1:]):
+        left -= len(frame.encode()) + 1
+        if left < 0:
+            break
+        kept.append(frame)
+    if not kept and len(stack) > 1:  # one frame longer than a line: the start of its name
+        kept.append(stack[-1][: room // 8])
+    return ";".join([stack[0][: room // 8], TRUNCATED_FRAME, *reversed(kept)])
 
 
 def read_header(text: str) -> dict[str, Any]:

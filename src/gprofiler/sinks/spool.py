@@ -2,7 +2,9 @@
 
 One gzipped JSON file per profile, named by a sequence number so that the oldest goes first, each
 written to a private temporary name, synced and renamed: a crash leaves whole entries or none. The
-directory is the agent's alone (0700). Beyond `max_bytes` the oldest entries are dropped, and said so.
+directory is the agent's alone (0700). An entry the server refused for good, or that cannot be read,
+is set aside under a name that says why (`<name>.refused-413`, `<name>.bad`) and no longer sent.
+Beyond `max_bytes` the set-aside entries are dropped first, then the oldest waiting ones, and said so.
 """
 
 import gzip
@@ -18,6 +20,7 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 _ENTRY = re.compile(r"^(\d{12})\.json\.gz$")
+_SET_ASIDE = re.compile(r"^(\d{12})\.json\.gz\.(?:bad|refused-\d{3})$")
 _TEMP_PREFIX = ".incoming-"
 
 
@@ -53,21 +56,21 @@ class Spool:
         with self._lock:
             return len(self._sequences())
 
-    def _size(self, sequence: int) -> int:
-        try:
-            return self._path(sequence).stat().st_size
-        except FileNotFoundError:
-            return 0
-
-    def size_bytes(self) -> int:
-        with self._lock:
-            return sum(self._size(sequence) for sequence in self._sequences())
-
     def put(self, document: dict[str, Any]) -> Path:
         """Queue one profile durably; OSError (a full disk...) leaves nothing half-written behind."""
-        data = gzip.compress(json.dumps(document, ensure_ascii=False).encode("utf-8"), compresslevel=6)
+        return self.put_encoded(encode_document(document))
+
+    def put_encoded(self, data: bytes) -> Path:
+        """`put` for a document already through `encode_document`."""
         with self._lock:
             return self._put(data)
+
+    def set_aside(self, entry: SpoolEntry, reason: str) -> str:
+        """Keep a profile that will never be sent under a name ending in `.<reason>`; its new name."""
+        with self._lock:
+            target = entry.path.with_name(f"{entry.path.name}.{reason}")
+            os.replace(entry.path, target)
+            return target.name
 
     def _put(self, data: bytes) -> Path:
         sequence = self._next
@@ -90,21 +93,36 @@ class Spool:
         return self._path(sequence)
 
     def _enforce_cap(self) -> None:
-        sequences = self._sequences()
-        sizes = {sequence: self._size(sequence) for sequence in sequences}
-        total, dropped = sum(sizes.values()), 0
-        for sequence in sequences[:-1]:  # the newest always stays
+        set_aside = sorted(
+            (int(match.group(1)), name)
+            for name in os.listdir(self.directory)
+            if (match := _SET_ASIDE.match(name))
+        )
+        waiting = [(sequence, self._path(sequence).name) for sequence in self._sequences()]
+        files = [name for _, name in set_aside] + [name for _, name in waiting[:-1]]  # the newest stays
+        sizes = {name: self._file_size(name) for name in files}
+        total = sum(sizes.values()) + (self._file_size(waiting[-1][1]) if waiting else 0)
+        dropped = {"set-aside": 0, "waiting": 0}
+        for name in files:
             if total <= self.max_bytes:
                 break
-            self._path(sequence).unlink(missing_ok=True)
-            total -= sizes[sequence]
-            dropped += 1
-        if dropped:
+            (self.directory / name).unlink(missing_ok=True)
+            total -= sizes[name]
+            dropped["waiting" if _ENTRY.match(name) else "set-aside"] += 1
+        if any(dropped.values()):
             logger.warning(
-                "upload spool over its cap of %d bytes: dropped the %d oldest waiting profile(s)",
+                "upload spool over its cap of %d bytes: dropped %d set-aside and %d waiting "
+                "profile(s), oldest first",
                 self.max_bytes,
-                dropped,
+                dropped["set-aside"],
+                dropped["waiting"],
             )
+
+    def _file_size(self, name: str) -> int:
+        try:
+            return (self.directory / name).stat().st_size
+        except FileNotFoundError:
+            return 0
 
     def oldest(self) -> SpoolEntry | None:
         """The next profile to send; an entry that cannot be read is set aside (`.bad`) and skipped."""
@@ -130,3 +148,8 @@ class Spool:
     def remove(self, entry: SpoolEntry) -> None:
         with self._lock:
             entry.path.unlink(missing_ok=True)
+
+
+def encode_document(document: dict[str, Any]) -> bytes:
+    """A profile document as the spool stores it and the client sends it: gzipped JSON."""
+    return gzip.compress(json.dumps(document, ensure_ascii=False).encode("utf-8"), compresslevel=6)

@@ -6,6 +6,7 @@ JSON; a 4xx carries a `message`. urllib follows the usual proxy variables (HTTPS
 and needs no dependency, which keeps the agent's memory flat (no grpcio, no requests).
 """
 
+import email.utils
 import gzip
 import http.client
 import json
@@ -28,11 +29,18 @@ class UploadError(Exception):
 
 
 class UploadRejectedError(UploadError):
-    """The server refused the request (4xx): sending it again as it is will not help."""
+    """The server refused the request (4xx): sending it again as it is will not help (or, with 429,
+    not before `retry_after` seconds)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
         super().__init__(f"the server refused it (HTTP {status}): {message}")
         self.status = status
+        self.retry_after = retry_after
+
+    @property
+    def final(self) -> bool:
+        """The server will never accept this request (too large, invalid), whatever is fixed."""
+        return self.status in (400, 413, 415, 422)
 
 
 def utc_iso(moment: datetime) -> str:
@@ -81,7 +89,8 @@ class StudioClient:
         except urllib.error.HTTPError as error:
             detail = _error_message(error.read(_MAX_RESPONSE_BYTES))
             if 400 <= error.code < 500:
-                raise UploadRejectedError(error.code, detail) from None
+                retry_after = retry_after_seconds(error.headers.get("Retry-After"))
+                raise UploadRejectedError(error.code, detail, retry_after) from None
             raise UploadError(f"the server failed (HTTP {error.code}): {detail}") from None
         except urllib.error.URLError as error:
             raise UploadError(f"cannot reach {self.server.server_host}: {error.reason}") from None
@@ -106,6 +115,23 @@ class StudioClient:
 
     def submit_logs(self, api_server: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._request(self._url(api_server, "v1", "logs"), body, HEALTH_TIMEOUT_S)
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """An HTTP Retry-After header (seconds, or an HTTP date) as seconds from now; None if absent or
+    not understood."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return max(0.0, (moment - (now or datetime.now(timezone.utc))).total_seconds())
 
 
 def _error_message(raw: bytes) -> str:

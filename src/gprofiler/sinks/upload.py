@@ -5,8 +5,12 @@
 - The sender always sends the oldest profile first and deletes it only once the server has
   accepted it, so nothing is lost to a server that is down, a restart, or a crash.
 - Network errors, timeouts and 5xx are retried with exponential backoff and full jitter, while new
-  cycles keep being spooled. A 4xx (a bad token...) is logged once per cycle, the profile stays,
-  and nothing is retried until the next cycle: nothing loops hot.
+  cycles keep being spooled. A 429 is retried after its Retry-After. A profile the server will never
+  accept (400, 413, 415, 422) is set aside in the spool under a name that says why, and the next
+  one goes. Any other 4xx (401/403: a bad token, which the operator will fix) keeps every profile,
+  is logged once, and nothing is retried until the next cycle: nothing loops hot.
+- What is spooled already fits studio's limits (`upload_limits`): a profile over them is trimmed
+  of its least-sampled stacks first, with a line counting them.
 - The `gpid` the server returns is sent back with later uploads, as gProfiler agents do.
 """
 
@@ -20,7 +24,7 @@ from typing import Any
 
 from gprofiler.sinks.base import CycleProfile
 from gprofiler.sinks.remote_logs import RemoteLogsHandler
-from gprofiler.sinks.spool import Spool, SpoolEntry
+from gprofiler.sinks.spool import Spool, SpoolEntry, encode_document
 from gprofiler.sinks.studio_client import (
     StudioClient,
     UploadError,
@@ -28,11 +32,13 @@ from gprofiler.sinks.studio_client import (
     proxy_for,
     utc_iso,
 )
+from gprofiler.sinks.upload_limits import fit_for_upload
 
 logger = logging.getLogger(__name__)
 
 _MEMORY_QUEUE = 16  # profiles kept in memory when the spool cannot be written (a full disk)
 _CLOSE_WAIT_S = 3.0  # at stop, how long an upload in flight may finish; the spool keeps the rest
+_MAX_RETRY_AFTER_S = 3600.0  # a server asking for a longer pause is asked again after an hour
 
 
 @dataclass
@@ -80,6 +86,7 @@ class UploadSink:
         self.backoff = backoff or Backoff()
         self.gpid = ""
         self.uploaded = 0
+        self.refused = 0
         self._memory: collections.deque[dict[str, Any]] = collections.deque(maxlen=_MEMORY_QUEUE)
         self._wake = threading.Event()  # a new profile arrived
         self._closing = threading.Event()
@@ -91,9 +98,16 @@ class UploadSink:
             )
 
     def write(self, profile: CycleProfile) -> None:
-        body = upload_body(profile, self.spawn_time)
+        body, data, dropped = fit_for_upload(upload_body(profile, self.spawn_time), encode_document)
+        if dropped is not None:
+            logger.warning(
+                "the profile of %s is over the upload limit: its %d least-sampled stacks (%d samples) "
+                "go as one [dropped stacks] line",
+                body["start_time"],
+                *dropped,
+            )
         try:
-            self.spool.put(body)
+            self.spool.put_encoded(data)
         except OSError as error:
             logger.error(
                 "cannot spool the profile in %s (%s); keeping it in memory", self.spool.directory, error
@@ -123,7 +137,7 @@ class UploadSink:
         return self.spool.oldest()
 
     def _send_loop(self) -> None:
-        rejected_logged = False
+        refusal_logged = False
         while not self._closing.is_set():
             item = self._next()
             if item is None:
@@ -134,10 +148,18 @@ class UploadSink:
             try:
                 answer = self.client.submit_profile({**document, "gpid": self.gpid})
             except UploadRejectedError as error:
-                if not rejected_logged:
+                if error.final:
+                    self._set_aside(item, document, error)
+                    continue
+                if not refusal_logged:
                     logger.error("profile of %s kept in the spool: %s", document["start_time"], error)
-                    rejected_logged = True
-                self._wait_for_next_cycle()
+                    refusal_logged = True
+                if error.status == 429:
+                    self._closing.wait(
+                        min(error.retry_after or self.backoff.next_delay(), _MAX_RETRY_AFTER_S)
+                    )
+                else:
+                    self._wait_for_next_cycle()
                 continue
             except UploadError as error:
                 delay = self.backoff.next_delay()
@@ -150,11 +172,34 @@ class UploadSink:
                 self._closing.wait(delay)
                 continue
             self._done(item, document, answer)
-            rejected_logged = False
+            refusal_logged = False
 
     def _wait_for_next_cycle(self) -> None:
         self._wake.clear()
         self._wake.wait(self.backoff.ceiling)
+
+    def _set_aside(
+        self, item: SpoolEntry | dict[str, Any], document: dict[str, Any], error: UploadRejectedError
+    ) -> None:
+        """A profile the server will never take: kept aside (on disk), counted, and the queue goes on."""
+        self.refused += 1
+        if isinstance(item, SpoolEntry):
+            try:
+                where = f"set aside as {self.spool.set_aside(item, f'refused-{error.status}')}"
+            except OSError as problem:
+                self.spool.remove(item)
+                where = f"dropped (cannot set it aside: {problem})"
+        else:
+            if self._memory and self._memory[0] is item:
+                self._memory.popleft()
+            where = "dropped (it was only in memory)"
+        logger.error(
+            "the server will not take the profile of %s (%s): %s; %d refused so far",
+            document["start_time"],
+            error,
+            where,
+            self.refused,
+        )
 
     def _done(
         self, item: SpoolEntry | dict[str, Any], document: dict[str, Any], answer: dict[str, Any]

@@ -20,10 +20,13 @@ def _escape_char(char: str) -> str:
 
 
 def escape_frame(name: str) -> str:
-    """Escape `;`, newlines and other non-printable characters in one frame or process name."""
-    if ";" not in name and name.isprintable():
+    """Escape `;`, newlines and other non-printable characters in one frame or process name, and a
+    trailing space (`\x20`): a line's last space separates its count, so a stack that ends in one
+    is ambiguous, and studio refuses it."""
+    if ";" not in name and name.isprintable() and not name.endswith(" "):
         return name
-    return "".join(_escape_char(char) for char in name)
+    escaped = "".join(_escape_char(char) for char in name)
+    return escaped[:-1] + "\\x20" if escaped.endswith(" ") else escaped
 
 
 def decode_name(raw: bytes) -> str:
