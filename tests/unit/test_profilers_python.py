@@ -53,6 +53,9 @@ def test_dist_info_parsing() -> None:
     )
     record = "foo/__init__.py,sha256=x,10\nfoo/data.bin,,\n../../../bin/foo,,\n"
     assert parse_record_paths(record, "/s/site-packages") == ["/s/site-packages/foo/__init__.py"]
+    # A row csv cannot read (once: csv.Error out of the py-spy batch) costs that row only.
+    hostile = f"{'x' * 200_000},,\n\0bad\u2028,\nfoo/ok.py,,\n"
+    assert parse_record_paths(hostile, "/s/site-packages") == ["/s/site-packages/foo/ok.py"]
 
 
 def test_versions_of_packages_installed_here() -> None:

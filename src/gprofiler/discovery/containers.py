@@ -60,7 +60,7 @@ def container_from_cgroup(text: str) -> ContainerRef | None:
 
     The v2 line (`0::path`) is read first; on hybrid hosts the v1 lines follow in the kernel's order.
     """
-    lines = text.splitlines()
+    lines = text.split("\n")  # not splitlines(): a cgroup's name may hold U+2028, \x1c...
     ordered = [line for line in lines if line.startswith("0::")] + [
         line for line in lines if not line.startswith("0::")
     ]

@@ -37,7 +37,7 @@ def packages_dir(path: str) -> str | None:
 def parse_metadata_name_version(text: str) -> tuple[str, str] | None:
     """Name and Version from a METADATA (email-header) file."""
     fields: dict[str, str] = {}
-    for line in text.splitlines():
+    for line in text.split("\n"):
         if not line.strip():
             break  # headers end at the first blank line
         key, sep, value = line.partition(":")
@@ -49,12 +49,17 @@ def parse_metadata_name_version(text: str) -> tuple[str, str] | None:
 
 
 def parse_record_paths(text: str, site_dir: str) -> list[str]:
-    """Absolute paths of the files a RECORD lists (they are relative to site-packages)."""
-    return [
-        posixpath.normpath(posixpath.join(site_dir, row[0]))
-        for row in csv.reader(text.splitlines())
-        if row and row[0].endswith(".py")
-    ]
+    """Absolute paths of the files a RECORD lists (they are relative to site-packages); what a
+    malformed row (csv.Error: a field over csv's size limit, a NUL...) leaves unread is skipped."""
+    paths = []
+    for line in text.split("\n"):
+        try:
+            row = next(csv.reader([line]), None)
+        except csv.Error:
+            continue
+        if row and row[0].endswith(".py"):
+            paths.append(posixpath.normpath(posixpath.join(site_dir, row[0])))
+    return paths
 
 
 class PackageVersions:
