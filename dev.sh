@@ -71,6 +71,7 @@ setup() {
     if ! stamp_current assets package-lock.json scripts/build_assets.py \
         || [ ! -f src/gprofiler/resources/flamegraph/vendor/d3.min.js ] \
         || [ ! -f src/gprofiler_studio/ui/vendor/uPlot.min.js ] \
+        || [ ! -f src/gprofiler_studio/ui/vendor/swagger-ui-bundle.js ] \
         || [ ! -d src/gprofiler/resources/nodejs ]; then
         log "installing pinned front-end libraries (npm ci) and copying them into the package"
         npm_config_nodedir=/usr npm ci --no-audit --no-fund --loglevel=error

@@ -2,7 +2,8 @@
 """Copy what npm built from package-lock.json into the package's resources (git-ignored copies).
 
 - the minified d3 and d3-flame-graph bundles the flame graph page inlines;
-- the same two plus uPlot (the time-series chart) for studio's web UI, which serves them itself;
+- the same two plus uPlot (the time-series chart) and Swagger UI (the API's /docs page) for studio's
+  web UI, which serves them itself;
 - linux-perf.node, the addon attach-maps loads into running node processes, compiled by `npm ci`
   (node-gyp, against this machine's Node.js headers) for this Node.js major version.
 """
@@ -28,6 +29,10 @@ BUNDLES = {
     "uplot": [
         ("dist/uPlot.iife.min.js", STUDIO_VENDOR / "uPlot.min.js"),
         ("dist/uPlot.min.css", STUDIO_VENDOR / "uPlot.min.css"),
+    ],
+    "swagger-ui-dist": [
+        ("swagger-ui-bundle.js", STUDIO_VENDOR / "swagger-ui-bundle.js"),
+        ("swagger-ui.css", STUDIO_VENDOR / "swagger-ui.css"),
     ],
 }
 

@@ -1,11 +1,5 @@
-"""The web UI's server side: its files, the login that turns a token into a session cookie, and
-the session check the API's routes accept besides a token header.
-
-A session cookie holds the token's hash and is signed (itsdangerous, with a key kept in the data
-directory and shared by every worker) and dated: it expires after `SESSION_HOURS`, and every request
-checks that its token still exists, so deleting a token ends its sessions. The raw token is never
-stored in the browser. Static files are served from a fixed list read at start, never from a path
-taken from the request.
+"""The web UI's files and forms: a fixed list of files read at start (never a path taken from a
+request), the login form's fields, and the key that signs session cookies (see auth.py).
 """
 
 import os
@@ -15,10 +9,6 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-
-SESSION_COOKIE = "gprofiler_studio_session"
-SESSION_HOURS = 12
 KEY_FILE = "session.key"
 MAX_LOGIN_BODY = 4096
 _CONTENT_TYPES = {
@@ -51,26 +41,6 @@ def session_key(data_dir: Path) -> bytes:
 
 
 @dataclass(frozen=True)
-class Sessions:
-    key: bytes
-
-    def _serializer(self) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(self.key, salt="gprofiler-studio-session")
-
-    def issue(self, token_hash: str) -> str:
-        return self._serializer().dumps({"t": token_hash})
-
-    def token_hash(self, cookie: str) -> str | None:
-        """The token hash a valid, unexpired cookie carries; None otherwise."""
-        try:
-            value = self._serializer().loads(cookie, max_age=SESSION_HOURS * 3600)
-        except (SignatureExpired, BadSignature):
-            return None
-        token_hash = value.get("t") if isinstance(value, dict) else None
-        return token_hash if isinstance(token_hash, str) else None
-
-
-@dataclass(frozen=True)
 class Asset:
     body: bytes
     content_type: str
@@ -82,10 +52,13 @@ def load_assets() -> dict[str, Asset]:
     shared = resources.files("gprofiler") / "resources" / "flamegraph" / "frame_kinds.js"
     files = {entry.name: entry for entry in folder.iterdir() if entry.is_file()}
     vendor = folder / "vendor"
-    required = ("d3.min.js", "d3-flamegraph.min.js", "uPlot.min.js", "uPlot.min.css")
+    required = (
+        "d3.min.js", "d3-flamegraph.min.js", "uPlot.min.js", "uPlot.min.css",
+        "swagger-ui-bundle.js", "swagger-ui.css",
+    )  # fmt: skip
     if not all((vendor / name).is_file() for name in required):
         raise UiAssetsMissingError(
-            "the web UI's libraries (d3, d3-flame-graph, uPlot) are missing from the package: "
+            "the web UI's libraries (d3, d3-flame-graph, uPlot, Swagger UI) are missing from the package: "
             "build them with `./dev.sh setup`"
         )
     files.update({f"vendor/{name}": vendor / name for name in required})
@@ -98,11 +71,9 @@ def load_assets() -> dict[str, Asset]:
     return assets
 
 
-def login_form(body: bytes) -> tuple[str, str]:
-    """(token, next) from the login form's url-encoded body."""
-    fields = parse_qs(body.decode("utf-8", "replace"))
-    token = (fields.get("token") or [""])[0].strip()
-    return token, safe_next((fields.get("next") or ["/"])[0])
+def form_fields(body: bytes) -> dict[str, str]:
+    """The first value of each field of a url-encoded form body."""
+    return {name: values[0] for name, values in parse_qs(body.decode("utf-8", "replace")).items() if values}
 
 
 def safe_next(target: str) -> str:

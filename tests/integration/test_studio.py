@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from gprofiler.output.flamegraph import MAX_DRAWN_DEPTH, OMITTED_FRAMES
+from gprofiler_studio.tokens import token_hash
 from tests.clickhouse_server import free_port
 from tests.integration.conftest import AgentFiles, running, wait_for
 from tests.studio_upload import upload_stacks
@@ -202,13 +203,35 @@ def _gprofiler_151_body(fixtures_profile: str, start: str, end: str) -> bytes:
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "profiles" / "cycle.col"
 
 
+@dataclass(frozen=True)
+class LegacyCycle:
+    """A 3 s cycle of an hour ago, its times as gProfiler 1.51 writes them (naive UTC, seconds),
+    and a query range around it."""
+
+    start: datetime
+
+    @classmethod
+    def an_hour_ago(cls) -> "LegacyCycle":
+        return cls((datetime.now(timezone.utc) - timedelta(hours=1)).replace(second=24, microsecond=0))
+
+    def times(self) -> tuple[str, str]:
+        naive = self.start.replace(tzinfo=None)
+        return naive.isoformat(), (naive + timedelta(seconds=3)).isoformat()
+
+    def body(self, profile: str) -> bytes:
+        return _gprofiler_151_body(profile, *self.times())
+
+    def around(self) -> dict[str, str]:
+        return {"start": (self.start - timedelta(minutes=10)).isoformat(),
+                "end": (self.start + timedelta(minutes=10)).isoformat()}  # fmt: skip
+
+
 def test_a_gprofiler_151_upload_is_accepted_and_queryable(studio: Studio) -> None:
-    text = FIXTURE.read_text()
-    body = _gprofiler_151_body(text, "2026-11-26T08:15:24", "2026-11-26T08:15:27")
-    legacy_query = {"key": studio.token, "timestamp": "2026-11-26T08:15:28", "version": "1.51.0"}
-    status, answer = _post(studio, body, token=studio.token, params=legacy_query)
+    text, cycle = FIXTURE.read_text(), LegacyCycle.an_hour_ago()
+    legacy_query = {"key": studio.token, "timestamp": cycle.times()[1], "version": "1.51.0"}
+    status, answer = _post(studio, cycle.body(text), token=studio.token, params=legacy_query)
     assert status == 200 and answer["gpid"]
-    stored = studio.collapsed(start="2026-11-26T08:00:00Z", end="2026-11-26T09:00:00Z", host="legacy-host")
+    stored = studio.collapsed(**cycle.around(), host="legacy-host")
     expected: Counter[str] = Counter()
     for line in text.splitlines()[1:]:
         stack, _, count = line.rpartition(" ")
@@ -216,16 +239,21 @@ def test_a_gprofiler_151_upload_is_accepted_and_queryable(studio: Studio) -> Non
     assert stored == expected
 
 
+def _document(start: str, end: str, profile: str = "# {}\n0;;p;f 1\n", **fields: object) -> bytes:
+    document = {"start_time": start, "end_time": end, "hostname": "h", "profile": profile, **fields}
+    return gzip.compress(json.dumps(document).encode())
+
+
 def test_bad_uploads_are_refused_and_nothing_is_stored(tmp_path: Path) -> None:
     data = tmp_path / "studio"
     studio = Studio(data, free_port(), _token(data, "--service", "checkout"), _token(data, "--all"))
     studio.start("--max-body-mb", "0.25")
     try:
-        good = _gprofiler_151_body(FIXTURE.read_text(), "2026-11-26T08:15:24", "2026-11-26T08:15:27")
+        cycle = LegacyCycle.an_hour_ago()
+        start, end = cycle.times()
+        good = cycle.body(FIXTURE.read_text())
         bomb = gzip.compress(b"{" + b" " * (100 * 1024 * 1024) + b"}")
-        broken_line = _gprofiler_151_body(
-            "# {}\n1;;a;b 1\n1;;a;b one\n", "2026-11-26T08:15:24", "2026-11-26T08:15:27"
-        )
+        now = datetime.now(timezone.utc)
         cases = [
             (good, None, 401),  # no token
             (good, "wrong-token", 401),
@@ -233,8 +261,20 @@ def test_bad_uploads_are_refused_and_nothing_is_stored(tmp_path: Path) -> None:
             (gzip.compress(b"x" * 10) + b"\0" * (300 * 1024), studio.token, 413),  # over --max-body-mb
             (bomb, studio.token, 413),
             (gzip.compress(b"{not json"), studio.token, 400),
-            (broken_line, studio.token, 422),
-        ]
+            (cycle.body("# {}\n1;;a;b 1\n1;;a;b one\n"), studio.token, 422),
+            (good + b"trailing", studio.token, 400),  # data after the gzip stream
+            (cycle.body("# {}\n0;;a;b \u00b2\n"), studio.token, 422),  # a count in unicode digits
+            (cycle.body("# {}\n\u0661;;a;b 1\n"), studio.token, 422),
+            (_document(start, end, cpu_avg=250.0), studio.token, 400),  # not a percentage
+            (_document(start, end, mem_avg=-1), studio.token, 400),
+            (cycle.body("# " + "[" * 100_000 + "\n0;;p;f 1\n"), studio.token, 422),  # nesting
+            (_document("0001-01-01T00:30:00+05:00", end), studio.token, 400),  # before year 1 in UTC
+            (_document("9999-12-31T23:59:59-05:00", end), studio.token, 400),  # after 9999 in UTC
+            (_document((now - timedelta(days=8)).isoformat(), (now - timedelta(days=8)).isoformat()),
+             studio.token, 422),  # older than --retention-days
+            (_document((now + timedelta(days=2)).isoformat(), (now + timedelta(days=2)).isoformat()),
+             studio.token, 422),  # from the future
+        ]  # fmt: skip
         for body, token, expected in cases:
             status, answer = _post(studio, body, token=token)
             assert (status, bool(answer.get("message"))) == (expected, True), (expected, answer)
@@ -246,9 +286,23 @@ def test_bad_uploads_are_refused_and_nothing_is_stored(tmp_path: Path) -> None:
         assert studio.healthy()
         status, answer = _post(studio, good, token=studio.token)
         assert status == 200  # still serving, and the store intact
-        assert sum(studio.collapsed(start="2026-11-26T08:00:00Z", end="2026-11-26T09:00:00Z").values()) > 0
+        assert sum(studio.collapsed(**cycle.around()).values()) > 0
     finally:
         studio.stop()
+
+
+def test_extreme_query_times_are_400s_with_a_message(studio: Studio) -> None:
+    for times in (
+        {"end": "0001-01-01T00:30:00"},  # the default start, an hour before, is before year 1
+        {"start": "9999-12-31T23:00:00-05:00", "end": "9999-12-31T23:59:59-05:00"},
+        {"start": "²", "end": "1"},
+        {"start": "1e400"},
+        {"start": "99999999999999999999"},
+    ):
+        status, body = studio.get("/api/v1/flamegraph", studio.reader, service="checkout", **times)
+        assert status == 400 and json.loads(body)["message"], (times, body)
+    status, body = studio.get("/api/v1/flamegraph", studio.reader, service="checkout", download="maybe")
+    assert status == 422 and "download" in json.loads(body)["message"]
 
 
 def test_metrics_and_openapi_are_served(studio: Studio) -> None:
@@ -320,3 +374,169 @@ def test_names_studio_would_refuse_are_written_so_it_takes_them(agent: AgentFile
     assert stored == _local_stacks(agent)
     processes = {stack.split(";", 1)[0] for stack in stored}
     assert {"[empty]", "gp_sp\\x20"} <= processes, processes
+
+
+def _form(
+    studio: Studio, path: str, fields: dict[str, str], cookies: dict[str, str], **headers: str
+) -> tuple[int, dict[str, str]]:
+    """POST a url-encoded form without following redirects: (status, cookies set)."""
+    request = urllib.request.Request(
+        f"{studio.url}{path}", data=urllib.parse.urlencode(fields).encode(), method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded",
+                 "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()), **headers},
+    )  # fmt: skip
+    try:
+        with urllib.request.build_opener(_NoRedirect).open(request, timeout=30) as response:
+            return response.status, _cookies(response.headers.get_all("Set-Cookie") or [])
+    except urllib.error.HTTPError as error:
+        return error.code, _cookies(error.headers.get_all("Set-Cookie") or [])
+
+
+def _cookies(headers: list[str]) -> dict[str, str]:
+    return {header.split("=", 1)[0]: header.split("=", 1)[1].split(";", 1)[0] for header in headers}
+
+
+def _with_cookies(studio: Studio, path: str, cookies: dict[str, str]) -> int:
+    request = urllib.request.Request(
+        f"{studio.url}{path}", headers={"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def _login_page(studio: Studio) -> tuple[str, dict[str, str]]:
+    try:
+        urllib.request.urlopen(f"{studio.url}/", timeout=30)
+    except urllib.error.HTTPError as error:  # 401: the login page
+        text = error.read().decode()
+        csrf = text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        return csrf, _cookies(error.headers.get_all("Set-Cookie") or [])
+    raise AssertionError("the login page needs no login")
+
+
+def test_logout_and_revoke_end_sessions_in_every_worker(tmp_path: Path) -> None:
+    data = tmp_path / "studio"
+    studio = Studio(data, free_port(), _token(data, "--service", "checkout"), _token(data, "--all"))
+    studio.start("--workers", "2")
+    try:
+        csrf, cookies = _login_page(studio)
+        origin = {"Origin": studio.url}
+        status, session = _form(
+            studio, "/ui/login", {"token": studio.reader, "csrf": csrf}, cookies, **origin
+        )
+        assert status == 303 and session.get("gprofiler_studio_session"), session
+        first = {**cookies, **session}
+        status, second = _form(studio, "/ui/login", {"token": studio.reader, "csrf": csrf}, cookies, **origin)
+        second = {**cookies, **second}  # another browser of the same user
+        assert all(
+            _with_cookies(studio, "/api/v1/session", jar) == 200 for jar in (first, second) for _ in range(6)
+        )
+        # Logout ends that session at once, in both workers (several requests reach both).
+        assert _form(studio, "/ui/logout", {"csrf": csrf}, first, **origin)[0] == 303
+        assert all(_with_cookies(studio, "/api/v1/session", first) == 401 for _ in range(6))
+        assert _with_cookies(studio, "/api/v1/session", second) == 200
+        # Revoking the token ends every session made with it, and the token itself.
+        listed = subprocess.run(
+            [*STUDIO, "--data-dir", str(data), "token", "list"], capture_output=True, text=True
+        )
+        assert (
+            listed.returncode == 0
+            and studio.reader not in listed.stdout
+            and studio.token not in listed.stdout
+        )
+        reader_id = token_hash(studio.reader)[:12]
+        assert reader_id in listed.stdout and "read all services" in listed.stdout
+        revoked = subprocess.run(
+            [*STUDIO, "--data-dir", str(data), "token", "revoke", reader_id], capture_output=True
+        )
+        assert revoked.returncode == 0, revoked.stderr
+        assert all(_with_cookies(studio, "/api/v1/session", second) == 401 for _ in range(6))
+        assert all(studio.get("/api/v1/services", studio.reader)[0] == 401 for _ in range(6))
+        assert studio.get("/api/v1/services", studio.token)[0] == 200  # the other token is untouched
+    finally:
+        studio.stop()
+
+
+def test_cross_site_forms_are_refused(studio: Studio) -> None:
+    csrf, cookies = _login_page(studio)
+    fields = {"token": studio.token, "csrf": csrf}
+    assert _form(studio, "/ui/login", fields, cookies, Origin="https://evil.example")[0] == 403
+    assert _form(studio, "/ui/login", fields, cookies, Referer="https://evil.example/x")[0] == 403
+    assert _form(studio, "/ui/login", fields, cookies, Origin="null")[0] == 403
+    # a cross-site page cannot read or send the SameSite=Strict cookie: without it, or with another value
+    assert _form(studio, "/ui/login", fields, {}, Origin=studio.url)[0] == 403
+    assert _form(studio, "/ui/login", {**fields, "csrf": "x" * 43}, cookies, Origin=studio.url)[0] == 403
+    status, session = _form(studio, "/ui/login", fields, cookies, Origin=studio.url)
+    assert status == 303 and "gprofiler_studio_session" in session
+    assert _form(studio, "/ui/logout", {}, {**cookies, **session}, Origin=studio.url)[0] == 403
+
+
+def test_session_cookies_are_secure_behind_a_trusted_tls_proxy(tmp_path: Path) -> None:
+    data = tmp_path / "studio"
+    studio = Studio(data, free_port(), _token(data, "--service", "checkout"), _token(data, "--all"))
+    for trusted, secure in (((), False), (("--trusted-proxy", "127.0.0.1"), True)):
+        studio.start(*trusted)
+        try:
+            csrf, _ = _login_page(studio)
+            request = urllib.request.Request(
+                f"{studio.url}/ui/login", method="POST",
+                data=urllib.parse.urlencode({"token": studio.token, "csrf": csrf}).encode(),
+                headers={"Cookie": f"gprofiler_studio_csrf={csrf}", "X-Forwarded-Proto": "https",
+                         "X-Forwarded-Host": "studio.example", "Origin": "https://studio.example"},
+            )  # fmt: skip
+            try:
+                urllib.request.build_opener(_NoRedirect).open(request, timeout=30)
+                raise AssertionError("no redirect after logging in")
+            except urllib.error.HTTPError as answer:
+                assert answer.code == (303 if secure else 403), (
+                    answer.code
+                )  # the Origin is only ours via the proxy
+                if secure:
+                    set_cookie = answer.headers.get("Set-Cookie") or ""
+                    assert "gprofiler_studio_session=" in set_cookie and "Secure" in set_cookie
+        finally:
+            studio.stop()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _post_gprofiler_151_logs(studio: Studio, token: str, service: str) -> int:
+    """A log batch posted as gProfiler 1.51's remote log handler (glogger's Sender) posts it: to
+    /api/v1/logs with no query, X-Token, X-Application-Name, the service only in the metadata."""
+    document = {
+        "batch_id": "4f0c2a9e8b7d4c1aa0e1f2b3c4d5e6f7",
+        "metadata": {"run_id": "run-1", "gprofiler_version": "1.51.0", "service_name": service,
+                     "hostname": "legacy-host"},
+        "lost_logs_count": 0,
+        "logs": [{"severity": 2, "timestamp": 1764000000000.0,
+                  "text": {"message": "Snapshot starting", "serial_no": 0, "logger_name": "gprofiler.main",
+                           "cycle_id": "cycle-1"}}],
+    }  # fmt: skip
+    request = urllib.request.Request(
+        f"{studio.url}/api/v1/logs", method="POST",
+        data=gzip.compress(json.dumps(document, separators=(",", ":")).encode(), compresslevel=6),
+        headers={"Content-Encoding": "gzip", "Content-Type": "application/json",
+                 "X-Application-Name": "gprofiler", "X-Token": token},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        assert json.loads(error.read())["message"]
+        return error.code
+
+
+def test_a_gprofiler_151_log_batch_is_accepted_with_the_same_token_rules(studio: Studio) -> None:
+    """It was refused with 400 "no service name": the service is only in the batch's metadata."""
+    assert _post_gprofiler_151_logs(studio, studio.token, "checkout") == 200
+    assert _post_gprofiler_151_logs(studio, "wrong-token", "checkout") == 401
+    assert _post_gprofiler_151_logs(studio, studio.token, "billing") == 403  # another service's batch
+    assert _post_gprofiler_151_logs(studio, studio.reader, "checkout") == 403  # a read-only token
+    _, body = studio.get("/metrics")
+    assert b"studio_agent_log_records_total 1.0" in body

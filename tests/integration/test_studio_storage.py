@@ -6,6 +6,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,10 @@ from typing import Any
 import pytest
 
 from gprofiler_studio.ingest import Profile, Sample
-from gprofiler_studio.storage.base import Filters, Store
+from gprofiler_studio.storage.base import Filters, Outcome, Store
 from gprofiler_studio.storage.clickhouse import ClickHouseStore
 from gprofiler_studio.storage.sqlite import SqliteStore
+from gprofiler_studio.tokens import Budget
 from tests.clickhouse_server import CLICKHOUSE, running_clickhouse
 
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=timezone.utc)
@@ -70,8 +72,8 @@ def _hour(**narrow: tuple[str, ...]) -> Filters:
 
 
 def test_stacks_are_merged_across_profiles_and_hosts(store: Store) -> None:
-    assert store.add_profile("checkout", _profile("h1", 0, A, B))
-    assert store.add_profile("checkout", _profile("h2", 1, A))
+    assert store.add_profile("checkout", _profile("h1", 0, A, B)) is Outcome.STORED
+    assert store.add_profile("checkout", _profile("h2", 1, A)) is Outcome.STORED
     assert store.stacks(_hour()) == {A.stack: 60, B.stack: 12}
     assert store.stacks(_hour(hosts=("h2",))) == {A.stack: 30}
     assert store.stacks(_hour(containers=("web-1",))) == {B.stack: 12}
@@ -85,15 +87,15 @@ def test_a_profile_of_many_distinct_stacks_comes_back_whole(store: Store) -> Non
         Sample("", "app", f"app;main;handler_{index};leaf_{index % 7}", 1 + index % 3)
         for index in range(12_000)
     ]
-    assert store.add_profile("checkout", _profile("h1", 0, *samples))
+    assert store.add_profile("checkout", _profile("h1", 0, *samples)) is Outcome.STORED
     stacks = store.stacks(_hour())
     assert stacks == {sample.stack: sample.count for sample in samples}
     assert store.stacks(_hour()) == stacks  # again, from what the store keeps in memory
 
 
 def test_the_same_profile_twice_is_stored_once(store: Store) -> None:
-    assert store.add_profile("checkout", _profile("h1", 0, A))
-    assert not store.add_profile("checkout", _profile("h1", 0, A))
+    assert store.add_profile("checkout", _profile("h1", 0, A)) is Outcome.STORED
+    assert store.add_profile("checkout", _profile("h1", 0, A)) is Outcome.DUPLICATE
     assert store.stacks(_hour()) == {A.stack: 30}
 
 
@@ -174,12 +176,63 @@ def test_retention_drops_old_minutes_then_old_hours(store: Store) -> None:
     _eventually(lambda: store.stacks(week), Counter())
 
 
-def test_tokens_are_scoped(store: Store) -> None:
-    store.add_token("hash-a", "checkout")
-    store.add_token("hash-all", None)
-    assert store.token_scope("hash-a") == (True, "checkout")
-    assert store.token_scope("hash-all") == (True, None)
-    assert store.token_scope("unknown") == (False, None)
+def test_the_same_identity_with_other_content_is_a_conflict_and_the_first_is_kept(store: Store) -> None:
+    first = replace(_profile("h1", 0, A), digest=b"1" * 16)
+    assert store.add_profile("checkout", first) is Outcome.STORED
+    assert store.add_profile("checkout", first) is Outcome.DUPLICATE
+    other = replace(_profile("h1", 0, B), digest=b"2" * 16)
+    assert store.add_profile("checkout", other) is Outcome.CONFLICT
+    assert store.stacks(_hour()) == {A.stack: 30}
+
+
+def test_tokens_are_scoped_listed_budgeted_and_revoked(store: Store) -> None:
+    access = store.access
+    access.add_token("a" * 64, "checkout", Budget(2, 1000))
+    access.add_token("b" * 64, None, Budget())
+    found = access.find_token("a" * 64)
+    assert found is not None and found.service == "checkout" and found.id == "a" * 12
+    assert found.budget == Budget(2, 1000) and found.last_used is None
+    everyone = access.find_token("b" * 64)
+    assert everyone is not None and everyone.service is None
+    assert access.find_token("unknown") is None
+    assert {info.id for info in access.tokens()} == {"a" * 12, "b" * 12}
+    access.mark_used("a" * 64, 1_700_000_000)
+    assert access.find_token("a" * 64).last_used == 1_700_000_000  # type: ignore[union-attr]
+    access.set_budget("a" * 64, Budget(5, 0))
+    assert access.find_token("a" * 64).budget == Budget(5, 0)  # type: ignore[union-attr]
+    access.add_session("s" * 64, "a" * 64, expires=2_000_000_000)
+    assert access.session_token("s" * 64, now=1_900_000_000) == "a" * 64
+    assert access.session_token("s" * 64, now=2_000_000_000) is None  # expired
+    access.revoke_token("a" * 64)
+    assert access.find_token("a" * 64) is None
+    assert [info.id for info in access.tokens()] == ["b" * 12]
+
+
+def test_sessions_end_at_logout(store: Store) -> None:
+    access = store.access
+    access.add_token("a" * 64, "checkout", Budget())
+    access.add_session("s1" * 32, "a" * 64, expires=2_000_000_000)
+    access.add_session("s2" * 32, "a" * 64, expires=2_000_000_000)
+    access.end_session("s1" * 32)
+    assert access.session_token("s1" * 32, now=1_900_000_000) is None
+    assert access.session_token("s2" * 32, now=1_900_000_000) == "a" * 64  # another browser's
+    access.expire(2_000_000_001)
+    _eventually(lambda: access.session_token("s2" * 32, now=1_900_000_000), None)
+    assert access.session_token("s1" * 32, now=1_900_000_000) is None  # the ended one stays ended
+
+
+def test_budgets_count_profiles_per_minute_and_bytes_per_day(store: Store) -> None:
+    access = store.access
+    budget = Budget(profiles_per_minute=2, bytes_per_day=1000)
+    minute = 1_800_000_000 - 1_800_000_000 % 60 + 10
+    assert access.charge("t", minute, 100, budget) is None
+    assert access.charge("t", minute + 1, 100, budget) is None
+    assert access.charge("t", minute + 2, 100, budget) == 48  # the third this minute: wait for the next
+    assert access.charge("other", minute + 2, 100, budget) is None  # budgets are per token
+    assert access.charge("t", minute + 60, 700, budget) is None  # a new minute; 900 bytes today
+    wait = access.charge("t", minute + 61, 200, budget)  # 1,100 > 1,000 bytes today
+    assert wait is not None and wait == 86400 - (minute + 61) % 86400
+    assert access.charge("t", minute + 62, 100, Budget(0, 0)) is None  # 0: no limit
 
 
 def _break_mid_profile(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -207,7 +260,8 @@ def test_a_failing_profile_leaves_nothing(store: Store, monkeypatch: pytest.Monk
     with pytest.raises(RuntimeError):
         store.add_profile("checkout", _profile("h1", 0, A))
     monkeypatch.undo()
-    assert store.add_profile("checkout", _profile("h1", 0, A))  # not a duplicate: nothing was kept
+    # not a duplicate: nothing was kept
+    assert store.add_profile("checkout", _profile("h1", 0, A)) is Outcome.STORED
     assert store.stacks(_hour()) == {A.stack: 30}
 
 

@@ -1,5 +1,7 @@
 """A self-contained flame graph HTML page (d3-flame-graph, data and libraries inlined)."""
 
+import base64
+import hashlib
 import html
 import json
 import re
@@ -134,6 +136,23 @@ def _json_for_script(value: Any) -> str:
     """JSON that cannot end the <script> element it sits in."""
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script", re.DOTALL | re.IGNORECASE)
+
+
+def flamegraph_policy(assets: FlamegraphAssets) -> str:
+    """A Content-Security-Policy for the page when a server sends it: its own inline scripts (by
+    hash, they do not depend on the data) and nothing else, no network at all."""
+    page = render_html(assets, {}, heading="", subtitle="")
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
+        for script in _INLINE_SCRIPT.findall(page)
+    )
+    return (
+        f"default-src 'none'; script-src {hashes}; style-src 'unsafe-inline'; img-src data:; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
 
 
 def render_html(assets: FlamegraphAssets, stacks: Mapping[str, int], *, heading: str, subtitle: str) -> str:

@@ -7,6 +7,7 @@ stored (same service, host, start and end: an agent resending after a lost ackno
 not counted twice.
 """
 
+import enum
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -14,9 +15,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
 from gprofiler_studio.ingest import Profile
+from gprofiler_studio.tokens import Budget, TokenInfo
 
 MINUTE = 60
 HOUR = 3600
+DAY = 86400
 # Ranges longer than this are answered from the hourly rollup.
 MINUTE_QUERY_LIMIT = timedelta(hours=6)
 
@@ -117,15 +120,54 @@ def _number(value: float | None) -> float | None:
     return float(value)
 
 
-class Store(Protocol):
-    def add_profile(self, service: str, profile: Profile) -> bool:
-        """Store one profile atomically; False if this exact profile was already stored."""
+class Outcome(enum.Enum):
+    """What `add_profile` did with a profile."""
 
-    def add_token(self, token_hash: str, service: str | None) -> None:
+    STORED = "stored"
+    DUPLICATE = "duplicate"  # the same profile again (an agent that lost an acknowledgment)
+    CONFLICT = "conflict"  # the same identity with other content: the first one is kept
+
+
+class AccessStore(Protocol):
+    """Tokens, the web UI's sessions and the ingest budgets, shared by every studio process."""
+
+    def add_token(self, token_hash: str, service: str | None, budget: Budget) -> None:
         """A token for a service (ingest, and reading that service), or for reading all (None)."""
 
-    def token_scope(self, token_hash: str) -> tuple[bool, str | None]:
-        """(known, service or None for an all-services token)."""
+    def find_token(self, token_hash: str) -> TokenInfo | None:
+        """The token if it exists (not revoked)."""
+
+    def tokens(self) -> list[TokenInfo]: ...
+
+    def set_budget(self, token_hash: str, budget: Budget) -> None: ...
+
+    def revoke_token(self, token_hash: str) -> None:
+        """The token stops working at once, for every process; so do its sessions."""
+
+    def mark_used(self, token_hash: str, when: int) -> None: ...
+
+    def add_session(self, session_hash: str, token_hash: str, expires: int) -> None: ...
+
+    def session_token(self, session_hash: str, now: int) -> str | None:
+        """The token hash of a session that exists and has not expired."""
+
+    def end_session(self, session_hash: str) -> None: ...
+
+    def charge(self, token_hash: str, now: int, size: int, budget: Budget) -> int | None:
+        """Count one upload of `size` bytes against the token's budget; if that is spent, count
+        nothing and return the seconds until it is not."""
+
+    def expire(self, now: int) -> None:
+        """Forget ended sessions and budget periods that are over."""
+
+
+class Store(Protocol):
+    @property
+    def access(self) -> AccessStore: ...
+
+    def add_profile(self, service: str, profile: Profile) -> Outcome:
+        """Store one profile atomically, unless a profile of the same identity (service, host, start
+        and end) is stored: then say whether it had the same content."""
 
     def services(self) -> list[str]: ...
 
@@ -142,3 +184,14 @@ class Store(Protocol):
     def apply_retention(self, now: datetime, minutes_for: timedelta, hours_for: timedelta) -> None: ...
 
     def close(self) -> None: ...
+
+
+def budget_wait(
+    now: int, profiles_this_minute: int, bytes_today: int, size: int, budget: Budget
+) -> int | None:
+    """Seconds until an upload of `size` bytes fits the budget (None: it fits now)."""
+    if budget.profiles_per_minute and profiles_this_minute + 1 > budget.profiles_per_minute:
+        return MINUTE - now % MINUTE
+    if budget.bytes_per_day and bytes_today + size > budget.bytes_per_day:
+        return DAY - now % DAY
+    return None

@@ -13,7 +13,7 @@ A failure before 3 leaves only idempotent rows; 3 is all or nothing. Times are U
 
 import threading
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,6 +22,7 @@ from gprofiler_studio.storage.base import (
     HOUR,
     MINUTE,
     Filters,
+    Outcome,
     Seen,
     TimePoint,
     bucket_of,
@@ -30,11 +31,10 @@ from gprofiler_studio.storage.base import (
     to_epoch,
     whole_buckets,
 )
+from gprofiler_studio.storage.clickhouse_access import ClickHouseAccess
 
 _SCHEMA = [
     "CREATE DATABASE IF NOT EXISTS {db}",
-    "CREATE TABLE IF NOT EXISTS {db}.tokens (hash String, service String, all_services UInt8, "
-    "created UInt32) ENGINE = ReplacingMergeTree ORDER BY hash",
     "CREATE TABLE IF NOT EXISTS {db}.profiles (service String, host String, start_ts UInt32, end_ts UInt32, "
     "cpu_avg Nullable(Float64), mem_avg Nullable(Float64), samples UInt64) "
     "ENGINE = ReplacingMergeTree ORDER BY (service, start_ts, host, end_ts)",
@@ -94,6 +94,12 @@ class ClickHouseStore:
         self._texts: dict[str, str] = {}  # hex hash -> text
         for statement in _SCHEMA:
             self._run(statement.format(db=self.db))
+        self.access = ClickHouseAccess(self._run, self.db)
+        columns = self._run(
+            "SELECT name FROM system.columns WHERE database = %(d)s AND table = 'profiles'", {"d": self.db}
+        )
+        if ("digest",) not in columns:  # a database of an earlier version (18.16: no IF NOT EXISTS here)
+            self._run(f"ALTER TABLE {self.db}.profiles ADD COLUMN digest String DEFAULT ''")
 
     def _run(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -104,24 +110,7 @@ class ClickHouseStore:
         with self._lock:
             self._client.disconnect()
 
-    def add_token(self, token_hash: str, service: str | None) -> None:
-        created = int(datetime.now(timezone.utc).timestamp())
-        self._run(
-            f"INSERT INTO {self.db}.tokens VALUES",
-            [(token_hash, service or "", 1 if service is None else 0, created)],
-        )
-
-    def token_scope(self, token_hash: str) -> tuple[bool, str | None]:
-        rows = self._run(
-            f"SELECT any(service), any(all_services) FROM {self.db}.tokens WHERE hash = %(h)s GROUP BY hash",
-            {"h": token_hash},
-        )
-        if not rows:
-            return False, None
-        service, all_services = rows[0]
-        return True, None if all_services else service
-
-    def add_profile(self, service: str, profile: Profile) -> bool:
+    def add_profile(self, service: str, profile: Profile) -> Outcome:
         start, end = to_epoch(profile.start), to_epoch(profile.end)
         bucket = bucket_of(start, MINUTE)
         identity = {"s": service, "h": profile.hostname, "b": bucket, "ps": start, "pe": end}
@@ -131,7 +120,13 @@ class ClickHouseStore:
             identity,
         )
         if exists[0][0]:
-            return False
+            stored = self._run(
+                f"SELECT digest FROM {self.db}.profiles WHERE service = %(s)s AND start_ts = %(ps)s "
+                "AND host = %(h)s AND end_ts = %(pe)s",
+                identity,
+            )
+            digests = {row[0] for row in stored}
+            return Outcome.DUPLICATE if digests <= {"", profile.digest.hex()} else Outcome.CONFLICT
         hashes = {sample.stack: stack_hash(sample.stack) for sample in profile.samples}
         # Stacks are never deleted, so one this process has stored need not be sent again.
         new = [(digest, text) for text, digest in hashes.items() if digest not in self._known]
@@ -142,8 +137,9 @@ class ClickHouseStore:
             self._known.update(digest for digest, _ in new)
         self._run(
             f"INSERT INTO {self.db}.profiles VALUES",
-            [(service, profile.hostname, start, end, profile.cpu_avg, profile.mem_avg, profile.total)],
-        )
+            [(service, profile.hostname, start, end, profile.cpu_avg, profile.mem_avg, profile.total,
+              profile.digest.hex())],
+        )  # fmt: skip
         counts: Counter[tuple[str, str, bytes]] = Counter()
         for sample in profile.samples:
             counts[(sample.container, sample.process, hashes[sample.stack])] += sample.count
@@ -152,7 +148,7 @@ class ClickHouseStore:
             for (container, process, digest), count in counts.items()
         ]
         self._run(f"INSERT INTO {self.db}.samples_minute VALUES", rows)
-        return True
+        return Outcome.STORED
 
     def services(self) -> list[str]:
         rows = self._run(
@@ -275,3 +271,4 @@ class ClickHouseStore:
         self._run(f"ALTER TABLE {self.db}.samples_hour DELETE WHERE bucket < %(t)s", {"t": hours})
         self._run(f"ALTER TABLE {self.db}.samples_hour_all DELETE WHERE bucket < %(t)s", {"t": hours})
         self._run(f"ALTER TABLE {self.db}.profiles DELETE WHERE start_ts < %(t)s", {"t": hours})
+        self.access.expire(to_epoch(now))

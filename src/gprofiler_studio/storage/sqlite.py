@@ -28,7 +28,7 @@ import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from operator import itemgetter
 from pathlib import Path
 from typing import TypeVar
@@ -36,11 +36,12 @@ from typing import TypeVar
 import numpy as np
 
 from gprofiler_studio.ingest import Profile
-from gprofiler_studio.storage import parts
+from gprofiler_studio.storage import parts, sqlite_access
 from gprofiler_studio.storage.base import (
     HOUR,
     MINUTE,
     Filters,
+    Outcome,
     Seen,
     TimePoint,
     bucket_of,
@@ -50,18 +51,16 @@ from gprofiler_studio.storage.base import (
     whole_buckets,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS services (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
-CREATE TABLE IF NOT EXISTS tokens (
-    hash TEXT PRIMARY KEY, service_id INTEGER REFERENCES services(id), created INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS stacks (
     id INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, text TEXT NOT NULL, last_hour INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS labels (
     id INTEGER PRIMARY KEY, container TEXT NOT NULL, process TEXT NOT NULL, UNIQUE (container, process));
 CREATE TABLE IF NOT EXISTS profiles (
     id INTEGER PRIMARY KEY, service_id INTEGER NOT NULL, host TEXT NOT NULL, start_ts INTEGER NOT NULL,
-    end_ts INTEGER NOT NULL, cpu_avg REAL, mem_avg REAL, samples INTEGER NOT NULL,
+    end_ts INTEGER NOT NULL, cpu_avg REAL, mem_avg REAL, samples INTEGER NOT NULL, digest BLOB,
     UNIQUE (service_id, start_ts, host, end_ts));
 CREATE INDEX IF NOT EXISTS profiles_by_start ON profiles (start_ts);
 CREATE TABLE IF NOT EXISTS profile_samples (
@@ -117,8 +116,8 @@ class SqliteStore:
             self._db.execute("PRAGMA page_size = 16384")  # profiles are ~16 KB BLOBs: fewer overflow pages
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._check_version(path)
-            self._db.executescript(_SCHEMA)
+            self._migrate(path)
+            self._db.executescript(_SCHEMA + sqlite_access.SCHEMA)
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         # Queries read through their own connection: in WAL mode they never wait for an ingest.
         self._reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=60)
@@ -128,6 +127,9 @@ class SqliteStore:
         self._touched_hour, self._touched = 0, set[int]()
         self._stack_texts: dict[int, str] = {}  # for queries: mostly the same strings as above
         self._label_cache: dict[tuple[str, str], int] = {}
+        self.access = sqlite_access.SqliteAccess(
+            self._db, self._reader, self._read_lock, self._writing, self._service_id
+        )
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
@@ -149,9 +151,14 @@ class SqliteStore:
             finally:
                 fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
-    def _check_version(self, path: Path) -> None:
+    def _migrate(self, path: Path) -> None:
+        """Bring a file of an earlier format to this one; refuse one this version cannot read."""
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         tables = self._db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+        if version == 2:
+            for statement in (*sqlite_access.MIGRATE_FROM_2, "ALTER TABLE profiles ADD COLUMN digest BLOB"):
+                self._db.execute(statement)
+            return
         if version != SCHEMA_VERSION and (version or tables):
             raise StoreFormatError(
                 f"{path} was written by another version of gprofiler-studio (format {version}, this one "
@@ -170,20 +177,6 @@ class SqliteStore:
             db.execute("INSERT OR IGNORE INTO services(name) VALUES (?)", (name,))
         row = db.execute("SELECT id FROM services WHERE name = ?", (name,)).fetchone()
         return int(row[0]) if row else None
-
-    def add_token(self, token_hash: str, service: str | None) -> None:
-        with self._writing():
-            service_id = self._service_id(self._db, service, create=True) if service is not None else None
-            created = int(datetime.now(timezone.utc).timestamp())
-            self._db.execute("INSERT INTO tokens VALUES (?, ?, ?)", (token_hash, service_id, created))
-
-    def token_scope(self, token_hash: str) -> tuple[bool, str | None]:
-        with self._read_lock:
-            row = self._reader.execute(
-                "SELECT s.name FROM tokens t LEFT JOIN services s ON s.id = t.service_id WHERE t.hash = ?",
-                (token_hash,),
-            ).fetchone()
-        return (False, None) if row is None else (True, row[0])
 
     # -- ingest --------------------------------------------------------------------------------
 
@@ -249,7 +242,7 @@ class SqliteStore:
             ids = list(map(self._label_cache.__getitem__, pairs))
         return ids  # type: ignore[return-value]  # no None left
 
-    def add_profile(self, service: str, profile: Profile) -> bool:
+    def add_profile(self, service: str, profile: Profile) -> Outcome:
         start, end = to_epoch(profile.start), to_epoch(profile.end)
         hour = bucket_of(start, HOUR)
         try:
@@ -258,7 +251,7 @@ class SqliteStore:
                 assert service_id is not None
                 cursor = self._db.execute(
                     "INSERT OR IGNORE INTO profiles(service_id, host, start_ts, end_ts, cpu_avg, mem_avg, "
-                    "samples) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "samples, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         service_id,
                         profile.hostname,
@@ -267,24 +260,30 @@ class SqliteStore:
                         profile.cpu_avg,
                         profile.mem_avg,
                         profile.total,
+                        profile.digest,
                     ),
                 )
-                inserted = cursor.rowcount == 1
-                if inserted:
-                    samples = profile.samples
-                    part = parts.from_entries(
-                        self._label_ids(list(map(_LABEL, samples))),
-                        self._stack_ids(list(map(_STACK, samples)), hour),
-                        list(map(_COUNT, samples)),
-                    )
-                    self._db.execute(
-                        "INSERT INTO profile_samples VALUES (?, ?, ?)", (cursor.lastrowid, *part.encode())
-                    )
-                    self._merge_late(service_id, start, profile.hostname, part)
+                if cursor.rowcount != 1:
+                    stored = self._db.execute(
+                        "SELECT digest FROM profiles WHERE service_id = ? AND start_ts = ? AND host = ? "
+                        "AND end_ts = ?",
+                        (service_id, start, profile.hostname, end),
+                    ).fetchone()
+                    return Outcome.DUPLICATE if stored[0] in (None, profile.digest) else Outcome.CONFLICT
+                samples = profile.samples
+                part = parts.from_entries(
+                    self._label_ids(list(map(_LABEL, samples))),
+                    self._stack_ids(list(map(_STACK, samples)), hour),
+                    list(map(_COUNT, samples)),
+                )
+                self._db.execute(
+                    "INSERT INTO profile_samples VALUES (?, ?, ?)", (cursor.lastrowid, *part.encode())
+                )
+                self._merge_late(service_id, start, profile.hostname, part)
         except BaseException:
             self._forget()  # ids inserted by the rolled-back transaction are gone
             raise
-        return inserted
+        return Outcome.STORED
 
     def _forget(self) -> None:
         with self._lock:
@@ -402,6 +401,7 @@ class SqliteStore:
             # A profile's samples reference stacks of its hour; rollups of that hour too.
             self._db.execute("DELETE FROM stacks WHERE last_hour < ?", (bucket_of(hours, HOUR),))
         self._forget()
+        self.access.expire(to_epoch(now))
 
     # -- queries --------------------------------------------------------------------------------
 
