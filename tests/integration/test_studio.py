@@ -6,6 +6,7 @@ profiles the agent wrote locally in the same run (-o and -u together).
 
 import gzip
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -540,3 +541,35 @@ def test_a_gprofiler_151_log_batch_is_accepted_with_the_same_token_rules(studio:
     assert _post_gprofiler_151_logs(studio, studio.reader, "checkout") == 403  # a read-only token
     _, body = studio.get("/metrics")
     assert b"studio_agent_log_records_total 1.0" in body
+
+
+def test_the_data_directory_is_private_and_a_spent_budget_is_a_429_the_agent_waits_out(
+    tmp_path: Path, agent: AgentFiles, busy_fp: Path
+) -> None:
+    data = tmp_path / "studio"
+    data.mkdir(mode=0o755)  # as an operator's `mkdir` leaves it
+    (data / "notes.txt").write_text("an earlier file")
+    os.chmod(data / "notes.txt", 0o644)
+    token = _token(data, "--service", "checkout", "--profiles-per-minute", "1")
+    studio = Studio(data, free_port(), token, _token(data, "--all"))
+    studio.start()
+    try:
+        with running(busy_fp, "60"):
+            process = agent.start(*_agent_args(studio, agent))
+            try:
+                wait_for(lambda: len(agent.profiles()) >= 3, 60, "three cycles")
+                assert len(list((agent.base / "spool").glob("*.json.gz"))) >= 1  # the budget holds them
+            finally:
+                process.send_signal(signal.SIGTERM)
+                _, stderr = process.communicate(timeout=30)
+        assert "HTTP 429" in stderr and "budget" in stderr
+        assert not list((agent.base / "spool").glob("*.refused-*"))  # waited out, never set aside
+        _, body = studio.get("/metrics")
+        assert b'studio_uploads_rejected_total{status="429"}' in body
+        assert studio.collapsed()  # the first one went through
+        modes = {path.name: path.stat().st_mode & 0o777 for path in data.iterdir()}
+        assert (data.stat().st_mode & 0o777) == 0o700
+        assert {"studio.sqlite3", "studio.sqlite3-wal", "session.key", "notes.txt"} <= set(modes)
+        assert set(modes.values()) == {0o600}, modes
+    finally:
+        studio.stop()

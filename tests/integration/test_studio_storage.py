@@ -1,6 +1,7 @@
 """The storage suite every studio store passes: the embedded SQLite one and a real ClickHouse server."""
 
 import shutil
+import sqlite3
 import tempfile
 import time
 import uuid
@@ -21,6 +22,7 @@ from gprofiler_studio.tokens import Budget
 from tests.clickhouse_server import CLICKHOUSE, running_clickhouse
 
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=timezone.utc)
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 @pytest.fixture(scope="session")
@@ -277,3 +279,48 @@ def test_profiles_arriving_after_their_hour_was_rolled_up_still_count(store: Sto
     assert store.stacks(Filters("checkout", week.start, week.end, hosts=("h2",))) == {A.stack: 30}
     store.roll_up(T0 + timedelta(hours=3))  # nothing rolled up twice
     assert store.stacks(week) == {A.stack: 60, B.stack: 12}
+
+
+def test_an_embedded_store_of_format_2_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "studio.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.executescript((FIXTURES / "studio" / "format2.sql").read_text())
+    store = SqliteStore(path)
+    try:
+        token = store.access.find_token("a" * 64)
+        assert token is not None and token.service == "checkout" and token.budget == Budget()
+        assert store.access.charge("a" * 64, 1_800_000_000, 10, token.budget) is None
+        resent = replace(_profile("h1", 0, A), digest=b"x" * 16)
+        assert store.add_profile("checkout", resent) is Outcome.STORED
+        assert store.add_profile("checkout", resent) is Outcome.DUPLICATE
+    finally:
+        store.close()
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone() == (3,)
+
+
+def test_a_clickhouse_database_of_the_earlier_version_is_migrated(clickhouse: str) -> None:
+    from clickhouse_driver import Client
+
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    host, port = clickhouse.removeprefix("clickhouse://").split(":")
+    client = Client(host=host, port=int(port))
+    client.execute(f"CREATE DATABASE {database}")
+    client.execute(  # the tables as the previous version made them
+        f"CREATE TABLE {database}.tokens (hash String, service String, all_services UInt8, created UInt32) "
+        "ENGINE = ReplacingMergeTree ORDER BY hash"
+    )
+    client.execute(
+        f"CREATE TABLE {database}.profiles (service String, host String, start_ts UInt32, end_ts UInt32, "
+        "cpu_avg Nullable(Float64), mem_avg Nullable(Float64), samples UInt64) "
+        "ENGINE = ReplacingMergeTree ORDER BY (service, start_ts, host, end_ts)"
+    )
+    client.execute(f"INSERT INTO {database}.tokens VALUES", [("a" * 64, "checkout", 0, 1764000000)])
+    store = ClickHouseStore(f"{clickhouse}/{database}")
+    try:
+        token = store.access.find_token("a" * 64)
+        assert token is not None and token.service == "checkout" and token.budget == Budget()
+        assert store.add_profile("checkout", _profile("h1", 0, A)) is Outcome.STORED
+        store.access.revoke_token("a" * 64)
+        assert store.access.find_token("a" * 64) is None
+    finally:
+        store.close()

@@ -299,3 +299,47 @@ def test_ui_draws_searches_and_compares_a_5000_frame_stack(tmp_path: Path, brows
         assert page.errors == []
     finally:
         studio.stop()
+
+
+def test_ui_download_page_docs_and_logout(tmp_path: Path, browser: Any) -> None:
+    """The HTML download draws under its own Content-Security-Policy, /docs needs nothing from a
+    CDN, and logging out ends the session for good (the old cookie is refused)."""
+    data = tmp_path / "studio"
+    studio = Studio(data, free_port(), _token(data, "--service", "checkout"), _token(data, "--all"))
+    studio.start()
+    try:
+        now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+        upload_stacks(studio.url, studio.token, "checkout", "h", now - timedelta(minutes=2), {"p;gp_hot": 9})
+        page = _page(browser)
+        outside: list[str] = []
+        page.on(
+            "request",
+            lambda request: outside.append(request.url) if not request.url.startswith(studio.url) else None,
+        )
+        blocked: list[str] = []
+        page.on(
+            "console",
+            lambda message: (
+                blocked.append(message.text) if "Content Security Policy" in message.text else None
+            ),
+        )
+        _login(page, studio, "/?range=1h")
+        cookies = page.context.cookies()
+        html_page = page.goto(studio.url + "/api/v1/flamegraph?service=checkout&format=html")
+        assert "script-src 'sha256-" in html_page.headers["content-security-policy"]
+        page.wait_for_selector("#chart g[name='gp_hot']")
+        page.goto(studio.url + "/docs")
+        page.wait_for_selector(".swagger-ui .info .title")
+        assert "gprofiler-studio" in (page.text_content(".swagger-ui .info .title") or "")
+        assert page.locator(".opblock-summary-path[data-path='/api/v2/profiles']").count() == 1
+        page.goto(studio.url + "/?range=1h")
+        page.wait_for_selector("#flame svg")
+        page.click("text=Log out")
+        page.wait_for_selector("#token")
+        again = browser.new_context()
+        again.add_cookies(cookies)  # the cookie from before the logout, replayed
+        assert again.request.get(studio.url + "/api/v1/session").status == 401
+        again.close()
+        assert outside == [] and blocked == [] and page.errors == []
+    finally:
+        studio.stop()

@@ -24,6 +24,13 @@ class Section:
 
 def read_sections(file: BinaryIO) -> dict[str, Section] | None:
     """Section table by name; None if the file is not a readable ELF."""
+    try:
+        return _read_sections(file)
+    except (OverflowError, ValueError):  # offsets past what a file can hold: not a real ELF
+        return None
+
+
+def _read_sections(file: BinaryIO) -> dict[str, Section] | None:
     file.seek(0)
     ident = file.read(64)
     if len(ident) < 64 or ident[:4] != _ELF_MAGIC or ident[4] not in (1, 2) or ident[5] not in (1, 2):
@@ -55,7 +62,10 @@ def read_sections(file: BinaryIO) -> dict[str, Section] | None:
 
 
 def read_section(file: BinaryIO, section: Section, limit: int = _MAX_BUILDINFO) -> bytes:
-    file.seek(section.offset)
+    try:
+        file.seek(section.offset)
+    except (OverflowError, ValueError):
+        return b""
     return file.read(min(section.size, limit))
 
 

@@ -20,6 +20,7 @@ from gprofiler.stacks.model import PidStacks, StackCounts
 
 NO_APP_METADATA_INDEX = 0
 MAX_LINE_BYTES = 64 * 1024  # studio refuses longer stack lines
+MAX_COUNT = 10**9  # nor larger counts: no stack gets that many samples in a cycle, so no tool says so
 EMPTY_FRAME = "[empty]"
 TRUNCATED_FRAME = "[truncated]"
 
@@ -81,10 +82,10 @@ def format_collapsed(
     for pid in sorted(stacks):
         index = indexes.get(pid, NO_APP_METADATA_INDEX)
         prefix = f"{index};{escape_frame(container_of(pid))};"
-        room = MAX_LINE_BYTES - len(prefix.encode()) - len(" 4294967296")
+        room = MAX_LINE_BYTES - len(prefix.encode()) - len(f" {MAX_COUNT}")
         for stack, count in stacks[pid].items():
             if count > 0:
-                lines.append(f"{prefix}{written_stack(stack, room)} {count}")
+                lines.append(f"{prefix}{written_stack(stack, room)} {min(count, MAX_COUNT)}")
     return "\n".join(lines) + "\n"
 
 
@@ -122,14 +123,14 @@ def read_header(text: str) -> dict[str, Any]:
 
 
 def split_count(line: str) -> tuple[str, int] | None:
-    """`a;b;c 12` -> ("a;b;c", 12); None for a line without a positive integer count."""
+    """`a;b;c 12` -> ("a;b;c", 12); None for a line without a count of 1 to MAX_COUNT."""
     stack, _, count_text = line.rpartition(" ")
     # ASCII digits only: str.isdigit() also accepts "²" and Arabic-Indic digits, which int() refuses
     # or reads as numbers no tool wrote.
-    if not stack or not count_text.isascii() or not count_text.isdigit():
+    if not stack or not count_text.isascii() or not count_text.isdigit() or len(count_text) > 10:
         return None
     count = int(count_text)
-    return (stack, count) if count > 0 else None
+    return (stack, count) if 0 < count <= MAX_COUNT else None
 
 
 def parse_tool_output(text: str, comm: str, frame_name: Callable[[str], str]) -> StackCounts:

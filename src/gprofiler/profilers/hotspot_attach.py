@@ -227,10 +227,11 @@ def parse_reply(reply: bytes) -> tuple[int, str]:
         raise AttachError("no reply: the JVM closed the connection")
     text = reply.decode("utf-8", "replace")
     code_line, _, body = text.partition("\n")
-    try:
-        return int(code_line.strip()), body
-    except ValueError:
-        raise AttachError(f"unexpected attach reply: {text[:200]!r}") from None
+    code = code_line.strip()
+    digits = code[1:] if code.startswith("-") else code
+    if not digits.isascii() or not digits.isdigit():
+        raise AttachError(f"unexpected attach reply: {text[:200]!r}")
+    return int(code), body
 
 
 def execute(target: JvmTarget, command: str, *args: str, timeout: float = 30.0) -> str:

@@ -36,11 +36,14 @@ class InspectorError(Exception):
 def parse_listening_inodes(proc_net_tcp: str) -> dict[int, int]:
     """{socket inode: local port} of LISTEN sockets in /proc/PID/net/tcp (or tcp6) text."""
     listening = {}
-    for line in proc_net_tcp.splitlines()[1:]:
+    for line in proc_net_tcp.split("\n")[1:]:
         fields = line.split()
         if len(fields) > 9 and fields[3] == _TCP_LISTEN:
-            port = int(fields[1].rsplit(":", 1)[1], 16)
-            listening[int(fields[9])] = port
+            try:
+                port = int(fields[1].rsplit(":", 1)[-1], 16)
+                listening[int(fields[9])] = port
+            except ValueError:
+                continue
     return listening
 
 
