@@ -20,7 +20,7 @@ def pid_list(text: str) -> list[int]:
         part = part.strip()
         if not part:
             continue
-        if not part.isdigit() or int(part) <= 0:
+        if not part.isascii() or not part.isdigit() or int(part) <= 0:
             raise argparse.ArgumentTypeError(f"{part!r} is not a process ID")
         pids.append(int(part))
     if not pids:

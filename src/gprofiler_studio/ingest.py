@@ -21,7 +21,8 @@ import orjson
 
 MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
 MAX_STACK_LINES = 500_000
-MAX_LINE_BYTES = 64 * 1024
+# A 700-deep Python stack with real file paths is ~70 KB; JVM frameworks go deeper still.
+MAX_LINE_BYTES = 1024 * 1024
 MAX_COUNT = 10**9
 MAX_CYCLE = timedelta(days=1)
 
@@ -214,7 +215,7 @@ def _process(stack: str, comm: str) -> str:
 def _parse_line(number: int, line: str) -> Sample:
     # Once per stack line of every upload: string methods only, no loop over frames.
     if len(line) > MAX_LINE_BYTES:
-        raise _bad_line(number, line, "longer than 64 KB")
+        raise _bad_line(number, line, f"longer than {MAX_LINE_BYTES // 1024} KB")
     stack, _, count_text = line.rpartition(" ")
     # ASCII digits only: "²" passes str.isdigit() and then int() raises
     if not _is_number(count_text) or not 0 < int(count_text) <= MAX_COUNT:

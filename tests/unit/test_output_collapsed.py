@@ -112,22 +112,31 @@ def _accepted_by_studio(text: str) -> None:
 
 
 def test_every_line_is_one_studio_accepts() -> None:
-    deep = ("deep", *(f"frame_number_{depth}_of_a_very_deep_stack" for depth in range(5000)))
-    wide = ("wide", "x" * 200_000)
+    deep = ("deep", *(f"frame_number_{depth}_of_a_very_deep_stack" for depth in range(30_000)))
+    wide = ("wide", "x" * 2_000_000)
+    python = (
+        "python3",
+        "appid: python: app.py",
+        *(f"f{depth} (/srv/app.py:{depth})_[p]" for depth in range(700)),
+    )
     stacks: PidStacks = {
         1: Counter({("", "main", "leaf"): 1, ("named", "", "x"): 2, ("tail",): 3}),  # prctl(PR_SET_NAME, "")
-        2: Counter({deep: 4, wide: 5}),
+        2: Counter({deep: 4, wide: 5, ("deep", "appid: node: x.js", *deep[1:]): 7}),
         3: Counter({("p", escape_frame("ends in space ")): 6}),
+        4: Counter({python: 8}),
     }
     text = format_collapsed(_header(), stacks, container_of=lambda pid: "ctr" if pid == 2 else "")
     _accepted_by_studio(text)
     lines = text.split("\n")[1:-1]
     assert all(len(line.encode()) <= MAX_LINE_BYTES for line in lines)
     assert "0;;[empty];main;leaf 1" in lines and "0;;named;[empty];x 2" in lines
-    (deep_line,) = (line for line in lines if line.startswith("0;ctr;deep;"))
+    (deep_line,) = (line for line in lines if line.startswith("0;ctr;deep;[truncated];"))
     frames = deep_line.rsplit(" ", 1)[0].split(";")
     assert frames[3] == TRUNCATED_FRAME and frames[-1] == deep[-1]  # cut at the root, the leaf kept
     assert frames[4:] == list(deep[-len(frames[4:]) :])
     (wide_line,) = (line for line in lines if line.startswith("0;ctr;wide;"))
     assert wide_line.endswith(" 5") and ";[truncated];xxx" in wide_line
     assert "0;;p;ends in space\\x20 6" in lines
+    (appid_line,) = (line for line in lines if line.startswith("0;ctr;deep;appid: node: x.js;"))
+    assert appid_line.split(";")[4] == TRUNCATED_FRAME  # the app id stays before the cut
+    assert f"0;;{';'.join(python)} 8" in lines  # a 700-deep Python stack of real paths is whole

@@ -19,7 +19,7 @@ from gprofiler.stacks.escaping import escape_frame
 from gprofiler.stacks.model import PidStacks, StackCounts
 
 NO_APP_METADATA_INDEX = 0
-MAX_LINE_BYTES = 64 * 1024  # studio refuses longer stack lines
+MAX_LINE_BYTES = 1024 * 1024  # studio refuses longer stack lines
 MAX_COUNT = 10**9  # nor larger counts: no stack gets that many samples in a cycle, so no tool says so
 EMPTY_FRAME = "[empty]"
 TRUNCATED_FRAME = "[truncated]"
@@ -91,24 +91,28 @@ def format_collapsed(
 
 def written_stack(stack: Sequence[str], room: int) -> str:
     """A stack's text as the `.col` holds it: an empty name (a process can name itself "") shows as
-    `[empty]`, and a stack longer than `room` UTF-8 bytes keeps its process name and its leaf-most
-    frames after a `[truncated]` frame, as JFR cuts deep stacks at the root."""
+    `[empty]`, and a stack longer than `room` UTF-8 bytes keeps its process name (and app id frame)
+    and its leaf-most frames after a `[truncated]` frame, as JFR cuts deep stacks at the root."""
     text = ";".join(stack)
     if not text or ";;" in text or text[0] == ";" or text[-1] == ";":
         stack = [frame or EMPTY_FRAME for frame in stack]
         text = ";".join(stack)
     if len(text) * 4 <= room or len(text.encode()) <= room:
         return text
+    # the app id frame says which app the process serves: studio files the stack under it
+    head = [
+        frame[: room // 8] for frame in stack[: 2 if stack[1:2] and stack[1].startswith("appid: ") else 1]
+    ]
     kept: list[str] = []
-    left = room - len(stack[0].encode()) - len(TRUNCATED_FRAME) - 2
-    for frame in reversed(stack[1:]):
+    left = room - sum(len(frame.encode()) + 1 for frame in head) - len(TRUNCATED_FRAME) - 1
+    for frame in reversed(stack[len(head) :]):
         left -= len(frame.encode()) + 1
         if left < 0:
             break
         kept.append(frame)
-    if not kept and len(stack) > 1:  # one frame longer than a line: the start of its name
+    if not kept and len(stack) > len(head):  # one frame longer than a line: the start of its name
         kept.append(stack[-1][: room // 8])
-    return ";".join([stack[0][: room // 8], TRUNCATED_FRAME, *reversed(kept)])
+    return ";".join([*head, TRUNCATED_FRAME, *reversed(kept)])
 
 
 def read_header(text: str) -> dict[str, Any]:
