@@ -64,14 +64,14 @@ class Access:
         """The caller's token (None: anonymous reading); 401 without a valid one."""
         presented = presented_token(request, ingest)
         found: TokenInfo | None = None
-        if presented:
+        if presented:  # a token that is presented must be valid, even where reading is anonymous
             found = self.store.find_token(token_hash(presented))
-        elif not ingest and request.cookies.get(SESSION_COOKIE):
-            session = self._session_id(request.cookies[SESSION_COOKIE])
+        elif not ingest:
+            session = self._session_id(request.cookies.get(SESSION_COOKIE, ""))
             held = self.store.session_token(_digest(session), int(time.time())) if session else None
             found = self.store.find_token(held) if held else None
-        elif self.anonymous_read and not ingest:
-            return None
+            if found is None and self.anonymous_read:
+                return None
         if found is None:
             raise HTTPException(401, "a valid token is needed (GPROFILER-API-KEY or Authorization: Bearer)")
         self._mark_used(found)

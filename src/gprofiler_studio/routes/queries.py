@@ -90,8 +90,10 @@ def _attachment(filename: str) -> dict[str, str]:
 def router(context: Context) -> APIRouter:
     routes = APIRouter()
     store, access = context.store, context.access
-    # the downloadable flame graph page's template and libraries: read on the first download, kept
+    # the downloadable flame graph page's template and libraries, and its policy: made on the first
+    # download, kept
     flamegraph_assets = functools.cache(load_assets)
+    page_policy = functools.cache(lambda: flamegraph_policy(flamegraph_assets()))
 
     def readable(request: Request, chosen: Narrowing) -> Filters:
         access.readable(request, chosen.service)
@@ -139,7 +141,7 @@ def router(context: Context) -> APIRouter:
             assets, stacks, heading=f"{chosen.service}: flame graph",
             subtitle=" · ".join([f"{filters.start.isoformat()} to {filters.end.isoformat()}", *narrowed]),
         )  # fmt: skip
-        headers = {"Content-Security-Policy": flamegraph_policy(assets)}
+        headers = {"Content-Security-Policy": page_policy()}
         if download:
             headers.update(_attachment(f"{chosen.service}.html"))
         return HTMLResponse(page, headers=headers)
