@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Developer entry point. Every command installs what it needs first (idempotent), so on a fresh
-# Debian 12 machine `sudo ./dev.sh profile` and `sudo ./dev.sh test` are all it takes.
+# Debian 12 machine `./dev.sh profile` and `./dev.sh test` are all it takes (as root, or as a user
+# who may sudo: the commands that need root run themselves again through sudo).
 #
 #   ./dev.sh setup        system packages (perf, venv, node, g++), .venv, the package, npm assets
 #   ./dev.sh profile      setup, then profile this machine for 30 s and print the flame graph's path
@@ -14,6 +15,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ARGUMENTS=("$@")
 cd "$ROOT"
 VENV="$ROOT/.venv"
 STAMPS="$ROOT/.setup-stamps"
@@ -119,7 +121,10 @@ build_image() {
 
 require_root() {
     if [ "$(id -u)" -ne 0 ]; then
-        echo "this needs root (perf samples every process): run it with sudo" >&2
+        if command -v sudo >/dev/null 2>&1; then
+            exec sudo "$ROOT/dev.sh" "${ARGUMENTS[@]}"
+        fi
+        echo "this needs root (perf samples every process): run it as root" >&2
         exit 1
     fi
 }

@@ -26,7 +26,7 @@ CHAIN = ("main", "gp_outer", "gp_middle", "gp_leaf")
 @pytest.fixture(scope="session", autouse=True)
 def _require_root() -> None:
     if os.geteuid() != 0:
-        pytest.fail("integration tests run perf system-wide and must run as root (sudo ./dev.sh test)")
+        pytest.fail("integration tests run perf system-wide and must run as root (./dev.sh test)")
     if shutil.which("perf") is None:
         pytest.fail("perf is not installed (./dev.sh setup-test installs it)")
 
