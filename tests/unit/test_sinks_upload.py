@@ -361,3 +361,21 @@ def test_a_profile_over_the_body_limit_is_trimmed_until_it_fits() -> None:
     assert sum(count for _, count in filter(None, kept)) == sum(index % 5 + 1 for index in range(len(lines)))
     small = {"start_time": "t", "profile": _profile_text(lines[:10])}
     assert fit_for_upload(small, encode_document)[2] is None  # what fits is untouched
+
+
+def test_the_sender_survives_an_unexpected_error(
+    server: RecordingServer, tmp_path: Path, fixtures: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spool = Spool(tmp_path / "spool", 10**9)
+    real_oldest, failures = spool.oldest, [RuntimeError("the disk went read-only")]
+
+    def oldest_once_broken() -> object:
+        if failures:
+            raise failures.pop()
+        return real_oldest()
+
+    monkeypatch.setattr(spool, "oldest", oldest_once_broken)
+    sink = UploadSink(_client(server), spool, "spawn", backoff=Backoff(0.01, 0.05))
+    sink.write(_profile(fixtures, 0))
+    _wait(lambda: len(server.profiles) == 1)  # the thread did not die with the error
+    sink.close()

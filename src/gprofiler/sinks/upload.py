@@ -137,6 +137,14 @@ class UploadSink:
         return self.spool.oldest()
 
     def _send_loop(self) -> None:
+        while not self._closing.is_set():
+            try:
+                self._send_until_closed()
+            except Exception:  # a disk that turns read-only mid-run...: the thread must not die
+                logger.exception("the upload sender failed; it starts again in %.0fs", self.backoff.ceiling)
+                self._closing.wait(self.backoff.ceiling)
+
+    def _send_until_closed(self) -> None:
         refusal_logged = False
         while not self._closing.is_set():
             item = self._next()
