@@ -4,15 +4,13 @@ Facts about a process are computed once per (pid, start time, executable) and fa
 once per file (device, inode), so a cycle costs a stat and a readlink per process.
 """
 
-import errno
 import logging
 import os
 import re
-import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from gprofiler.discovery.appids import application_id
 from gprofiler.discovery.containers import ContainerRef, read_container
@@ -24,6 +22,7 @@ from gprofiler.discovery.procfs import (
     read_cwd,
     read_process,
 )
+from gprofiler.discovery.rootfs import open_regular
 from gprofiler.discovery.runtimes import (
     GO,
     JAVA,
@@ -60,20 +59,6 @@ def _read_maps(proc_root: Path, pid: int) -> str:
         return (proc_root / str(pid) / "maps").read_text(errors="replace")
     except OSError:
         return ""
-
-
-def open_regular(path: Path) -> BinaryIO:
-    """A regular file for reading; OSError for anything else. A process can map a device or FIFO
-    under a library's name (/dev/zero as libpython3.11.so never ends), so nothing else is opened
-    for reading here, and the open itself never blocks."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", str(path))
-    except BaseException:
-        os.close(fd)
-        raise
-    return os.fdopen(fd, "rb")
 
 
 def _mapped_file_handle(proc_root: Path, pid: int, maps: str, wanted: str) -> Path | None:

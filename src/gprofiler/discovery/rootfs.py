@@ -14,6 +14,7 @@ import stat
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 MAX_SYMLINKS = 40
 _PATH = getattr(os, "O_PATH", 0)
@@ -110,8 +111,8 @@ def open_in_root(root: str | Path, path: str, flags: int = os.O_RDONLY, mode: in
             # O_NOFOLLOW: a symlink swapped in since the check fails (ELOOP/ENOTDIR), never followed.
             fd = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=walk.current)
             try:
-                if regular_only and not stat.S_ISREG(os.fstat(fd).st_mode):
-                    raise OSError(errno.EINVAL, "not a regular file", path)
+                if regular_only:
+                    require_regular(fd, path)
                 if flags & os.O_CREAT:
                     os.fchmod(fd, mode)
             except BaseException:
@@ -130,10 +131,28 @@ def _refuse_special(directory_fd: int, name: str, path: str) -> None:
     except FileNotFoundError:
         return  # to be created (O_CREAT), or the real open says it is missing
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", path)
+        require_regular(fd, path)
     finally:
         os.close(fd)
+
+
+def require_regular(fd: int, path: str) -> None:
+    """OSError(EINVAL) unless `fd` is a regular file."""
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        raise OSError(errno.EINVAL, "not a regular file", path)
+
+
+def open_regular(path: str | Path) -> BinaryIO:
+    """A regular file for reading (a process's binary through /proc/PID/exe or map_files); OSError
+    for anything else. A process can map a device or FIFO under a library's name (/dev/zero as
+    libpython3.11.so never ends), and the open itself never blocks."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        require_regular(fd, str(path))
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
 
 
 def _is_symlink(directory_fd: int, name: str) -> bool:
