@@ -8,7 +8,6 @@ with a JSON `message`; a 500 (a bug) says only that, and the traceback goes to t
 """
 
 import secrets
-from collections.abc import Mapping
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,14 +17,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gprofiler import __version__
 from gprofiler_studio.auth import Access
 from gprofiler_studio.routes import ingest, queries, ui
-from gprofiler_studio.routes.context import Context, Metrics, StudioSettings, logger
+from gprofiler_studio.routes.context import Context, Metrics, StudioSettings, json_error, logger
 from gprofiler_studio.storage.base import Store
 
 __all__ = ["StudioSettings", "create_app"]
-
-
-def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"message": message}, status_code=status, headers=headers)
 
 
 def create_app(store: Store, settings: StudioSettings | None = None) -> FastAPI:
@@ -39,8 +34,8 @@ def create_app(store: Store, settings: StudioSettings | None = None) -> FastAPI:
     app = FastAPI(title="gprofiler-studio", version=__version__, docs_url=None, redoc_url=None)
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, error: HTTPException) -> JSONResponse:
-        return _error(error.status_code, str(error.detail), error.headers)
+    async def httpjson_error(_: Request, error: HTTPException) -> JSONResponse:
+        return json_error(error.status_code, str(error.detail), error.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -48,12 +43,12 @@ def create_app(store: Store, settings: StudioSettings | None = None) -> FastAPI:
             f"{'.'.join(str(part) for part in problem.get('loc', ()))}: {problem.get('msg', 'invalid')}"
             for problem in error.errors()
         ]
-        return _error(422, "; ".join(problems)[:500] or "invalid request")
+        return json_error(422, "; ".join(problems)[:500] or "invalid request")
 
     @app.exception_handler(Exception)
     async def failure(request: Request, error: Exception) -> JSONResponse:
         logger.error("%s %s failed", request.method, request.url.path, exc_info=error)
-        return _error(500, "studio failed on this request (its log says why)")
+        return json_error(500, "studio failed on this request (its log says why)")
 
     @app.get("/api/v1/health_check")
     @app.get("/healthz")

@@ -91,11 +91,15 @@ class Access:
         """The token uploading for `service`: 401 without one, 403 if it is not that service's."""
         found = self.token(request, ingest=True)
         assert found is not None  # ingest is never anonymous
+        self.may_upload(found, service)
+        return found
+
+    def may_upload(self, found: TokenInfo | None, service: str | None) -> None:
+        """400 without a service, 403 unless `found` is that service's token."""
         if not service:
             raise HTTPException(400, "no service name (GPROFILER-SERVICE-NAME, or the batch's metadata)")
-        if found.service != service:
+        if found is None or found.service != service:
             raise HTTPException(403, f"this token does not upload for the service {service!r}")
-        return found
 
     def charge(self, token: TokenInfo, size: int) -> None:
         """Count one upload against the token's budget; 429 with Retry-After once it is spent."""

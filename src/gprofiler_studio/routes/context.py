@@ -1,10 +1,12 @@
 """What every router of one studio app shares."""
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
 from fastapi import Request
+from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client import Counter as Metric
 
@@ -55,6 +57,11 @@ class Context:
     settings: StudioSettings
     metrics: Metrics
     access: Access
+
+
+def json_error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """Every refusal studio answers: the status and a JSON `message`."""
+    return JSONResponse({"message": message}, status_code=status, headers=headers)
 
 
 async def read_body(request: Request, limit: int) -> bytes:

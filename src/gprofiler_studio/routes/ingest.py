@@ -19,55 +19,35 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from gprofiler_studio.ingest import IngestError, inflate, parse_upload
-from gprofiler_studio.routes.context import Context, logger, read_body
+from gprofiler_studio.routes.context import Context, json_error, logger, read_body
 from gprofiler_studio.storage.base import Outcome
 
 MAX_FUTURE = timedelta(days=1)  # clocks drift; a profile later than this is a bug or a forgery
-_PROFILE_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["start_time", "end_time", "hostname", "profile"],
-                    "properties": {
-                        "start_time": {"type": "string", "format": "date-time"},
-                        "end_time": {"type": "string", "format": "date-time"},
-                        "hostname": {"type": "string"},
-                        "profile": {"type": "string", "description": "the whole .col text"},
-                        "cpu_avg": {"type": ["number", "null"]},
-                        "mem_avg": {"type": ["number", "null"]},
-                        "spawn_time": {"type": "string"},
-                        "gpid": {"type": "string"},
-                    },
-                }
-            }
-        },
-    }
-}
-_LOGS_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["logs"],
-                    "properties": {
-                        "batch_id": {"type": "string"},
-                        "metadata": {"type": "object"},
-                        "logs": {"type": "array", "items": {}},
-                    },
-                }
-            }
-        },
-    }
-}
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"message": message}, status_code=status)
+def _json_body(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI `requestBody` of a route that reads its (gzipped) JSON body itself."""
+    schema = {"type": "object", "required": required, "properties": properties}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+_PROFILE_BODY = _json_body(
+    ["start_time", "end_time", "hostname", "profile"],
+    {
+        "start_time": {"type": "string", "format": "date-time"},
+        "end_time": {"type": "string", "format": "date-time"},
+        "hostname": {"type": "string"},
+        "profile": {"type": "string", "description": "the whole .col text"},
+        "cpu_avg": {"type": ["number", "null"]},
+        "mem_avg": {"type": ["number", "null"]},
+        "spawn_time": {"type": "string"},
+        "gpid": {"type": "string"},
+    },
+)
+_LOGS_BODY = _json_body(
+    ["logs"],
+    {"batch_id": {"type": "string"}, "metadata": {"type": "object"}, "logs": {"type": "array", "items": {}}},
+)
 
 
 def router(context: Context) -> APIRouter:
@@ -91,7 +71,7 @@ def router(context: Context) -> APIRouter:
         except IngestError as error:
             metrics.rejected.labels(str(error.status)).inc()
             logger.info("upload refused (%d) for %s: %s", error.status, request.client, error.message)
-            return _error(error.status, error.message)
+            return json_error(error.status, error.message)
         except Exception as error:  # HTTPException: counted, then answered by the app's handler
             metrics.rejected.labels(str(getattr(error, "status_code", 500))).inc()
             raise
@@ -120,12 +100,12 @@ def router(context: Context) -> APIRouter:
 
     @routes.post("/api/v1/logs", openapi_extra=_LOGS_BODY)
     async def ingest_logs(request: Request, service: str | None = None) -> JSONResponse:
-        access.token(request, ingest=True)  # 401 before reading a body
+        token = access.token(request, ingest=True)  # 401 before reading a body
         try:
             document = _json(inflate(await read_body(request, settings.max_body_bytes),
                                      request.headers.get("content-encoding")))  # fmt: skip
         except IngestError as error:
-            return _error(error.status, error.message)
+            return json_error(error.status, error.message)
         metadata = document.get("metadata")
         named = metadata.get("service_name") if isinstance(metadata, dict) else None
         service = (
@@ -133,10 +113,10 @@ def router(context: Context) -> APIRouter:
             or service
             or (named if isinstance(named, str) else None)
         )
-        access.uploader(request, service)
+        access.may_upload(token, service)
         records = document.get("logs")
         if not isinstance(records, list):
-            return _error(400, "`logs` must be a list")
+            return json_error(400, "`logs` must be a list")
         metrics.logs.inc(len(records))
         return JSONResponse({"message": "ok", "received": len(records)})
 

@@ -53,13 +53,18 @@ def router(context: Context) -> APIRouter:
             return login_page(request, "", ui.safe_next(request.url.path + query))
         return page(request, "index.html")
 
-    @routes.post("/ui/login")
-    async def login(request: Request) -> Response:
+    async def checked_form(request: Request) -> dict[str, str]:
+        """The fields of a form from one of studio's pages (403 otherwise, 413 when too large)."""
         try:
             fields = ui.form_fields(await read_body(request, ui.MAX_LOGIN_BODY))
         except IngestError as error:
             raise HTTPException(error.status, error.message) from None
         access.check_form(request, fields.get("csrf", ""))
+        return fields
+
+    @routes.post("/ui/login")
+    async def login(request: Request) -> Response:
+        fields = await checked_form(request)
         token, next_page = fields.get("token", "").strip(), ui.safe_next(fields.get("next", "/"))
         found = context.store.access.find_token(token_hash(token)) if token else None
         if found is None:
@@ -71,11 +76,7 @@ def router(context: Context) -> APIRouter:
 
     @routes.post("/ui/logout")
     async def logout(request: Request) -> Response:
-        try:
-            fields = ui.form_fields(await read_body(request, ui.MAX_LOGIN_BODY))
-        except IngestError as error:
-            raise HTTPException(error.status, error.message) from None
-        access.check_form(request, fields.get("csrf", ""))
+        await checked_form(request)
         response = RedirectResponse("/", status_code=303)
         access.end_session(request, response)
         return response
