@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from gprofiler.profilers.java_jfr import jfc_settings
-from gprofiler.stacks.jfr import read_samples
+from gprofiler.profilers.java.jfr_reader import read_samples
+from gprofiler.profilers.java.jfr_session import jfc_settings
 from workload import ROOT
 
 

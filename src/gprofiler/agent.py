@@ -2,7 +2,6 @@
 
 import contextlib
 import ctypes
-import dataclasses
 import logging
 import shutil
 import signal
@@ -24,6 +23,7 @@ from gprofiler.host_metrics import HostMetricsMonitor
 from gprofiler.logs import setup_logging
 from gprofiler.loop import Agent
 from gprofiler.output.flamegraph import FlamegraphAssets, FlamegraphAssetsMissingError, load_assets
+from gprofiler.perf_tool import PerfError
 from gprofiler.preconditions import (
     PreconditionError,
     acquire_instance_lock,
@@ -37,10 +37,10 @@ from gprofiler.preconditions import (
     resolve_proc_root,
     write_pid_file,
 )
+from gprofiler.profilers import all as profilers_list
 from gprofiler.profilers.base import ProfilerContext, RuntimeProfiler
-from gprofiler.profilers.perf import PerfProfiler
-from gprofiler.profilers.perf_record import PerfError
-from gprofiler.profilers.registry import DISABLED, registered
+from gprofiler.profilers.perf.profiler import PerfProfiler
+from gprofiler.profilers.registry import DISABLED
 from gprofiler.runner import StoppedError
 from gprofiler.sinks.base import ProfileSink
 from gprofiler.sinks.local_files import LocalFilesSink
@@ -122,13 +122,18 @@ def _sinks(config: AgentConfig, outputs: _Outputs, spawn_time: str) -> list[Prof
 
 def _runtime_profilers(config: AgentConfig, context: ProfilerContext) -> list[RuntimeProfiler]:
     profilers = []
-    for spec in registered():
-        mode = config.profiler_modes.get(spec.name, DISABLED)
-        if spec.factory is None or mode == DISABLED:
-            continue
-        frequency = min(context.frequency, spec.max_frequency or context.frequency)
-        profilers.append(spec.factory(dataclasses.replace(context, frequency=frequency), mode))
+    for spec in profilers_list.RUNTIME:
+        choice = config.profilers[spec.name]
+        if choice.mode != DISABLED:
+            profilers.append(spec.build(context, choice.mode, choice.options))
     return profilers
+
+
+def _system_profiler(config: AgentConfig, context: ProfilerContext) -> PerfProfiler | None:
+    choice = config.profilers[profilers_list.SYSTEM.name]
+    if choice.mode == DISABLED:
+        return None
+    return profilers_list.SYSTEM.build(context, choice.mode, choice.options)
 
 
 def _pod_labels(config: AgentConfig) -> PodLabels | None:
@@ -147,22 +152,16 @@ def _run_in(
     stop: threading.Event,
     proc_root: Path,
 ) -> int:
-    perf = None
-    if config.perf_mode != DISABLED:
-        perf = PerfProfiler(
-            mode=config.perf_mode,
-            frequency=config.frequency,
-            dwarf_stack_size=config.perf_dwarf_stack_size,
-            pids=config.pids,
-            perf_path=config.perf_path,
-            workdir=workdir,
-            stop_event=stop,
-            script_timeout=max(60.0, 10.0 * config.duration),
-            follow=config.containers is not None,
-        )
     context = ProfilerContext(
-        config.frequency, config.duration, stop, workdir, proc_root, config.profiler_options
+        config.frequency,
+        config.duration,
+        stop,
+        workdir,
+        proc_root,
+        pids=config.pids,
+        containers=config.containers is not None,
     )
+    perf = _system_profiler(config, context)
     names = None
     if config.container_names:
         names = ContainerNames(default_sources(host_root_of(proc_root), config.container_runtime_socket))
@@ -179,7 +178,9 @@ def _run_in(
     agent = Agent(
         config, perf, runtime, sinks, stop, HostMetricsMonitor(stop, proc_root), metadata, outputs.pod_labels
     )
-    enabled = [f"{name} {mode}" for name, mode in config.profiler_modes.items() if mode != DISABLED]
+    enabled = [
+        f"{name} {choice.mode}" for name, choice in config.profilers.items() if choice.mode != DISABLED
+    ]
     logger.info(
         "gprofiler %s: %s at %d Hz, %s of %ds, writing to %s",
         __version__,

@@ -1,11 +1,13 @@
 """The agent's settings as one typed value, built from the parsed command line."""
 
 import argparse
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gprofiler.profilers.registry import registered
+if TYPE_CHECKING:  # the profilers are imported by the command line, not by whoever reads settings
+    from gprofiler.profilers.registry import AnySpec
 
 # Options whose values stay out of the profile header's `run_arguments`.
 _PRIVATE_OPTIONS: frozenset[str] = frozenset({"token"})
@@ -42,6 +44,14 @@ class UploadConfig:
 
 
 @dataclass(frozen=True)
+class ProfilerChoice:
+    """A profiler's mode and its options dataclass, as parsed."""
+
+    mode: str
+    options: Any
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     output_dir: Path | None
     upload: UploadConfig | None
@@ -50,9 +60,6 @@ class AgentConfig:
     continuous: bool
     rotating_output: bool
     flamegraph: bool
-    perf_mode: str
-    perf_dwarf_stack_size: int
-    perf_path: str | None
     pids: tuple[int, ...] | None
     containers: tuple[str, ...] | None
     container_names: bool
@@ -67,12 +74,11 @@ class AgentConfig:
     log_rotate_backup_count: int
     verbose: bool
     app_identifiers: bool
-    profiler_modes: dict[str, str]  # registered profiler name -> mode
-    profiler_options: dict[str, Any]  # every registered profiler option, by dest
+    profilers: Mapping[str, ProfilerChoice]  # by profiler name, every profiler of profilers/all.py
     run_arguments: dict[str, Any]
 
     @classmethod
-    def from_namespace(cls, args: argparse.Namespace) -> "AgentConfig":
+    def from_namespace(cls, args: argparse.Namespace, specs: "Sequence[AnySpec]") -> "AgentConfig":
         run_arguments = {
             key: value for key, value in sorted(vars(args).items()) if key not in _PRIVATE_OPTIONS
         }
@@ -94,9 +100,6 @@ class AgentConfig:
             continuous=args.continuous,
             rotating_output=args.rotating_output,
             flamegraph=args.flamegraph,
-            perf_mode=args.perf_mode,
-            perf_dwarf_stack_size=args.perf_dwarf_stack_size,
-            perf_path=args.perf_path,
             pids=tuple(dict.fromkeys(args.pids)) if args.pids else None,
             containers=tuple(dict.fromkeys(args.containers)) if args.containers else None,
             container_names=args.container_names,
@@ -111,9 +114,9 @@ class AgentConfig:
             log_rotate_backup_count=args.log_rotate_backup_count,
             verbose=args.verbose,
             app_identifiers=args.app_identifiers,
-            profiler_modes={spec.name: getattr(args, spec.mode_dest) for spec in registered()},
-            profiler_options={
-                dest: getattr(args, dest) for spec in registered() for dest in spec.option_dests()
+            profilers={
+                spec.name: ProfilerChoice(getattr(args, spec.mode_dest), spec.options_from(args))
+                for spec in specs
             },
             run_arguments=run_arguments,
         )

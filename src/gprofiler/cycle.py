@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 from gprofiler.discovery.catalog import DiscoveredProcess, ProcessCatalog
 from gprofiler.discovery.container_names import ContainerNames, matches
-from gprofiler.profilers.base import RuntimeCycle, RuntimeProfiler
+from gprofiler.profilers.base import RuntimeCycle, RuntimeProfiler, RuntimeResult
 from gprofiler.runner import StoppedError
 from gprofiler.stacks.escaping import escape_frame
-from gprofiler.stacks.merge import RuntimeResult, insert_after_comm, merge_runtime_results
+from gprofiler.stacks.merge import insert_after_comm, merge_runtime_results
 from gprofiler.stacks.model import PidStacks
 
 logger = logging.getLogger(__name__)

@@ -15,11 +15,11 @@ from gprofiler.discovery.catalog import DiscoveredProcess
 from gprofiler.discovery.k8s_pods import PodLabels, pod_of
 from gprofiler.host_metrics import HostMetricsMonitor
 from gprofiler.output.collapsed import format_collapsed, metadata_table, profile_header
-from gprofiler.profilers.perf import AllTargetsExitedError, PerfProfiler, PerfSnapshot
-from gprofiler.profilers.perf_record import PerfError
+from gprofiler.perf_tool import PerfError
+from gprofiler.profilers.base import RuntimeResult
+from gprofiler.profilers.perf.profiler import AllTargetsExitedError, PerfProfiler, PerfSnapshot
 from gprofiler.runner import StoppedError
 from gprofiler.sinks.base import CycleProfile, ProfileSink
-from gprofiler.stacks.merge import RuntimeResult
 from gprofiler.stacks.model import PidStacks, total_samples
 from gprofiler.system_info import current_metadata
 

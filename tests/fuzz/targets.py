@@ -24,13 +24,13 @@ from gprofiler.discovery.containers import container_from_cgroup
 from gprofiler.discovery.elf import inspect_go_binary
 from gprofiler.discovery.procfs import innermost_pid, parse_cmdline, parse_mapped_paths, parse_status
 from gprofiler.output.collapsed import format_collapsed, profile_header
-from gprofiler.profilers.hotspot_attach import AttachError, parse_reply
-from gprofiler.profilers.java_ap import parse_collapsed as parse_async_profiler
-from gprofiler.profilers.node_inspector import parse_listening_inodes
-from gprofiler.profilers.python import parse_pyspy_raw
-from gprofiler.profilers.python_versions import parse_metadata_name_version, parse_record_paths
-from gprofiler.stacks.jfr import read_samples
-from gprofiler.stacks.jfr_format import JfrFormatError
+from gprofiler.profilers.java.async_profiler import parse_collapsed as parse_async_profiler
+from gprofiler.profilers.java.attach import AttachError, parse_reply
+from gprofiler.profilers.java.jfr_format import JfrFormatError
+from gprofiler.profilers.java.jfr_reader import read_samples
+from gprofiler.profilers.nodejs.inspector import parse_listening_inodes
+from gprofiler.profilers.python.profiler import parse_pyspy_raw
+from gprofiler.profilers.python.versions import parse_metadata_name_version, parse_record_paths
 from gprofiler.stacks.model import PidStacks, StackCounts
 from gprofiler.stacks.perf_script import collapse_perf_script
 from gprofiler_studio.ingest import IngestError, inflate, parse_collapsed, parse_upload

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from gprofiler.output.collapsed import read_header, split_count
+from gprofiler.output.collapsed import read_header
+from gprofiler.stacks.tool_output import split_count
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGETS = ROOT / "tests" / "targets"

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from gprofiler.profilers.perf import PerfProfiler
+from gprofiler.profilers.perf.profiler import PerfProfiler
 from tests.integration.conftest import (
     CHAIN,
     AgentFiles,

@@ -180,11 +180,11 @@ def test_a_crash_after_profiling_turns_java_profiling_off(
 
 
 def test_reader_on_a_live_recording_with_many_threads(java_classes: Path, tmp_path: Path) -> None:
-    from gprofiler.stacks.jfr import read_samples
+    from gprofiler.profilers.java.jfr_reader import read_samples
 
     recording = tmp_path / "deep.jfr"
     settings = tmp_path / "sampling.jfc"
-    from gprofiler.profilers.java_jfr import jfc_settings
+    from gprofiler.profilers.java.jfr_session import jfc_settings
 
     settings.write_text(jfc_settings(10))
     flight = f"-XX:StartFlightRecording=settings={settings},filename={recording},duration=3s"

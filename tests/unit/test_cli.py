@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gprofiler import __version__
-from gprofiler.cli import parse_agent_args
+from gprofiler.agent_cli import parse_agent_args
 
 
 @pytest.fixture(autouse=True)
@@ -23,8 +23,8 @@ def test_defaults_match_gprofiler() -> None:
     config = parse_agent_args(["-o", "/tmp/x"])
     assert config.duration == 60
     assert config.frequency == 11
-    assert config.perf_mode == "fp"
-    assert config.perf_dwarf_stack_size == 8192
+    assert config.profilers["perf"].mode == "fp"
+    assert config.profilers["perf"].options.dwarf_stack_size == 8192
     assert config.flamegraph is True
     assert config.continuous is False
     assert config.rotating_output is False
@@ -50,7 +50,10 @@ def test_short_and_long_options() -> None:
     )
     assert config.flamegraph is False and config.verbose is True
     assert config.pids == (3, 1, 7)
-    assert (config.perf_mode, config.perf_dwarf_stack_size) == ("smart", 16384)
+    assert (config.profilers["perf"].mode, config.profilers["perf"].options.dwarf_stack_size) == (
+        "smart",
+        16384,
+    )
     assert config.disable_core_files is False and config.pid_ns_check is False
     assert config.pid_file == "/tmp/p"
 
@@ -67,7 +70,7 @@ def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     assert str(config.output_dir) == "/tmp/env-out"
     assert (config.frequency, config.duration, config.continuous) == (47, 9, True)
     assert config.flamegraph is False
-    assert config.perf_mode == "dwarf"
+    assert config.profilers["perf"].mode == "dwarf"
     assert config.pids == (4, 5)
     # the command line wins over the environment
     assert parse_agent_args(["-f", "13"]).frequency == 13

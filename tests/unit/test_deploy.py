@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from gprofiler import __version__
-from gprofiler.cli import environment_variables
+from gprofiler.agent_cli import environment_variables
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / "deploy" / "k8s" / "gprofiler.yaml"

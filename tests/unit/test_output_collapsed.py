@@ -13,10 +13,10 @@ from gprofiler.output.collapsed import (
     metadata_table,
     profile_header,
     read_header,
-    split_count,
 )
 from gprofiler.stacks.escaping import escape_frame
 from gprofiler.stacks.model import PidStacks
+from gprofiler.stacks.tool_output import split_count
 
 START = datetime(2026, 11, 26, 5, 0, 0, tzinfo=timezone.utc)
 END = datetime(2026, 11, 26, 5, 1, 0, tzinfo=timezone.utc)

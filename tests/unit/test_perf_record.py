@@ -2,14 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from gprofiler.profilers.perf_record import (
-    PerfError,
-    RecordOptions,
-    find_perf,
-    may_leave_vdso_copies,
-    perf_record_argv,
-    perf_script_argv,
-)
+from gprofiler.perf_tool import PerfError, find_perf, perf_script_argv
+from gprofiler.profilers.perf.record import RecordOptions, may_leave_vdso_copies, perf_record_argv
 
 
 def test_fp_record_argv_samples_everything() -> None:

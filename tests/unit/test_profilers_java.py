@@ -2,16 +2,16 @@ import pytest
 
 from gprofiler.discovery.appids import application_id
 from gprofiler.discovery.runtimes import JAVA, runtime_from_exe, runtime_from_maps
-from gprofiler.profilers.hotspot_attach import AttachError, encode_request, parse_reply
-from gprofiler.profilers.java import selected_flags
-from gprofiler.profilers.java_ap import parse_collapsed, start_options, stop_options
-from gprofiler.profilers.java_jfr import (
+from gprofiler.profilers.java.async_profiler import parse_collapsed, start_options, stop_options
+from gprofiler.profilers.java.attach import AttachError, encode_request, parse_reply
+from gprofiler.profilers.java.jfr_session import (
     jfc_settings,
     jfr_supported,
     parse_jdk_version,
     period_ms,
     start_command,
 )
+from gprofiler.profilers.java.profiler import selected_flags
 
 
 def test_attach_request_and_reply() -> None:

@@ -1,8 +1,8 @@
 import io
 from pathlib import Path
 
-from gprofiler.profilers.node_inspector import parse_listening_inodes
-from gprofiler.profilers.nodejs import mark_js_frames, node_major
+from gprofiler.profilers.nodejs.inspector import parse_listening_inodes
+from gprofiler.profilers.nodejs.profiler import mark_js_frames, node_major
 from gprofiler.stacks.perf_script import collapse_perf_script
 
 NODE = Path(__file__).resolve().parent.parent / "fixtures" / "node"

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import configargparse
 
-from gprofiler.profilers.python import parse_pyspy_raw, pyspy_argv, pyspy_error
-from gprofiler.profilers.python_versions import (
+from gprofiler.profilers.python.profiler import parse_pyspy_raw, pyspy_argv, pyspy_error
+from gprofiler.profilers.python.versions import (
     PackageVersions,
     packages_dir,
     parse_metadata_name_version,

@@ -18,12 +18,12 @@ import pytest
 from gprofiler import __version__
 from gprofiler.commands.upload_file import upload_file_main
 from gprofiler.config import ServerConfig
-from gprofiler.output.collapsed import split_count
 from gprofiler.sinks.base import CycleProfile
 from gprofiler.sinks.spool import Spool, encode_document
 from gprofiler.sinks.studio_client import StudioClient, UploadError, UploadRejectedError, retry_after_seconds
 from gprofiler.sinks.upload import Backoff, UploadSetupError, UploadSink, connect
 from gprofiler.sinks.upload_limits import DROPPED_PROCESS, MAX_BODY_BYTES, MAX_STACK_LINES, fit_for_upload
+from gprofiler.stacks.tool_output import split_count
 from gprofiler_studio.ingest import parse_collapsed
 from tests.recording_server import RecordingServer
 

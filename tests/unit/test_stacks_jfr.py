@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gprofiler.stacks.jfr import JfrFormatError, read_samples
+from gprofiler.profilers.java.jfr_reader import JfrFormatError, read_samples
 
 JFR = Path(__file__).resolve().parent.parent / "fixtures" / "jfr"
 

@@ -5,9 +5,9 @@ import random
 from collections import Counter
 from pathlib import Path
 
-from gprofiler.profilers.python import parse_pyspy_raw
+from gprofiler.profilers.base import RuntimeResult
+from gprofiler.profilers.python.profiler import parse_pyspy_raw
 from gprofiler.stacks.merge import (
-    RuntimeResult,
     error_frame,
     insert_after_comm,
     merge_runtime_results,

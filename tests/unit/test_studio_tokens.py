@@ -1,6 +1,6 @@
 """Tokens go on command lines (`gprofiler --token T`): none may look like an option."""
 
-from gprofiler.cli import build_parser
+from gprofiler.agent_cli import build_parser
 from gprofiler_studio.tokens import new_token, token_hash
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gprofiler.output.collapsed import format_plain_collapsed
-from gprofiler.profilers.perf_record import PerfError, find_perf, perf_script_argv
+from gprofiler.perf_tool import PerfError, find_perf, perf_script_argv
 from gprofiler.runner import ToolError, stream_stdout
 from gprofiler.stacks.perf_script import CollapseResult, collapse_perf_script, read_chunks
 

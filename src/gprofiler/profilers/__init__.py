@@ -1,10 +1,5 @@
-"""Profiler plug-ins. Importing this package registers every profiler (the one explicit list).
+"""Profilers: one folder per runtime (`perf/`, `python/`, `java/`, `nodejs/`), the list of them in
+`all.py`, what they share in `base.py` and how they declare themselves in `registry.py`.
 
-Each module registers itself with `registry.register` when imported; `import x as x` marks the
-imports as intentional re-exports.
+Importing this package imports no profiler: commands that do not profile stay light.
 """
-
-from gprofiler.profilers import java as java
-from gprofiler.profilers import nodejs as nodejs
-from gprofiler.profilers import perf as perf
-from gprofiler.profilers import python as python

@@ -1,13 +1,23 @@
 """What a runtime profiler (py-spy for Python, ...) looks like to the agent."""
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from gprofiler.discovery.catalog import DiscoveredProcess
-from gprofiler.stacks.merge import RuntimeResult
 from gprofiler.stacks.model import StackCounts
+
+
+@dataclass(frozen=True)
+class RuntimeResult:
+    """One process's outcome from a runtime profiler: stacks (comm first), or why there are none."""
+
+    comm: str
+    stacks: StackCounts | None = None
+    error: str | None = None
+    error_label: str = "Profiling error"  # or "Profiling skipped" when the agent chose not to profile
+    metadata: dict[str, Any] | None = None  # facts the profiler learned (e.g. the JVM's version)
 
 
 class ProfilerUnavailableError(Exception):
@@ -23,7 +33,8 @@ class ProfilerContext:
     stop_event: threading.Event
     workdir: Path
     proc_root: Path
-    options: dict[str, Any] = field(default_factory=dict)  # the parsed values of every profiler option
+    pids: tuple[int, ...] | None = None  # --pids
+    containers: bool = False  # --containers: the system profiler records only what it is pointed at
 
 
 class RuntimeCycle(Protocol):

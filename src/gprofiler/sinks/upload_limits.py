@@ -10,7 +10,7 @@ rules (`output.collapsed.written_stack`).
 from collections.abc import Callable
 from typing import Any
 
-from gprofiler.output.collapsed import split_count
+from gprofiler.stacks.tool_output import split_count
 
 MAX_BODY_BYTES = 4 * 1024 * 1024  # studio's default --max-body-mb, compressed
 MAX_TEXT_CHARS = 60 * 1024 * 1024  # studio inflates at most 64 MB: room for the JSON around it

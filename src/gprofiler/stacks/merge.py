@@ -7,22 +7,10 @@ results of the runtime profilers (py-spy, ...).
 import math
 import random
 from collections import Counter
-from dataclasses import dataclass
-from typing import Any
 
+from gprofiler.profilers.base import RuntimeResult
 from gprofiler.stacks.escaping import escape_frame
 from gprofiler.stacks.model import PidStacks, StackCounts
-
-
-@dataclass(frozen=True)
-class RuntimeResult:
-    """One process's outcome from a runtime profiler: stacks (comm first), or why there are none."""
-
-    comm: str
-    stacks: StackCounts | None = None
-    error: str | None = None
-    error_label: str = "Profiling error"  # or "Profiling skipped" when the agent chose not to profile
-    metadata: dict[str, Any] | None = None  # facts the profiler learned (e.g. the JVM's version)
 
 
 def error_frame(reason: str, label: str = "Profiling error") -> str:

@@ -15,16 +15,10 @@ from pathlib import Path
 
 from gprofiler.argtypes import positive_integer
 from gprofiler.discovery.procfs import is_running
-from gprofiler.profilers.perf_record import (
-    PerfError,
-    PerfRecorder,
-    RecordOptions,
-    VdsoTempFiles,
-    find_perf,
-    may_leave_vdso_copies,
-    perf_script_argv,
-)
-from gprofiler.profilers.registry import ProfilerOption, ProfilerSpec, register
+from gprofiler.perf_tool import PerfError, find_perf, perf_script_argv
+from gprofiler.profilers.base import ProfilerContext
+from gprofiler.profilers.perf.record import PerfRecorder, RecordOptions, VdsoTempFiles, may_leave_vdso_copies
+from gprofiler.profilers.registry import ProfilerSpec, option
 from gprofiler.runner import ToolFailedError, stream_stdout
 from gprofiler.stacks.model import PidStacks
 from gprofiler.stacks.perf_script import CollapseResult, FrameCache, collapse_perf_script, read_chunks
@@ -37,6 +31,19 @@ DWARF_MAX_STACK_SIZE = 65528  # perf's own limit for --call-graph dwarf,<size>
 _UNWINDERS = {"fp": ("fp",), "dwarf": ("dwarf",), "smart": ("fp", "dwarf")}
 
 
+@dataclass(frozen=True)
+class PerfOptions:
+    dwarf_stack_size: int = option(
+        8192,
+        "--perf-dwarf-stack-size",
+        type=positive_integer,
+        help="Bytes of user stack perf copies per sample in dwarf mode (default: %(default)s)",
+    )
+    path: str | None = option(
+        None, "--perf-path", help="The perf binary to run (default: the first perf on PATH)"
+    )
+
+
 def _validate(args: argparse.Namespace) -> str | None:
     if args.perf_mode in ("dwarf", "smart") and args.frequency > DWARF_MAX_FREQUENCY:
         return (
@@ -46,40 +53,6 @@ def _validate(args: argparse.Namespace) -> str | None:
     if args.perf_dwarf_stack_size > DWARF_MAX_STACK_SIZE:
         return f"--perf-dwarf-stack-size maximum size is {DWARF_MAX_STACK_SIZE}"
     return None
-
-
-PERF_SPEC = register(
-    ProfilerSpec(
-        name="perf",
-        modes=("fp", "dwarf", "smart", "disabled"),
-        default_mode="fp",
-        mode_help=(
-            "How perf unwinds native stacks: fp (frame pointers, cheapest), dwarf (debug info, for code "
-            "built without frame pointers), smart (both, keeping the deeper stacks per process), disabled"
-        ),
-        disable_flag=False,
-        options=(
-            ProfilerOption(
-                ("--perf-dwarf-stack-size",),
-                {
-                    "type": positive_integer,
-                    "default": 8192,
-                    "dest": "perf_dwarf_stack_size",
-                    "help": "Bytes of user stack perf copies per sample in dwarf mode (default: %(default)s)",
-                },
-            ),
-            ProfilerOption(
-                ("--perf-path",),
-                {
-                    "default": None,
-                    "dest": "perf_path",
-                    "help": "The perf binary to run (default: the first perf on PATH)",
-                },
-            ),
-        ),
-        validate=_validate,
-    )
-)
 
 
 @dataclass
@@ -274,3 +247,32 @@ class PerfProfiler:
     def stop(self) -> None:
         for recorder in self.recorders:
             recorder.stop()
+
+
+def build_perf(context: ProfilerContext, mode: str, options: PerfOptions) -> PerfProfiler:
+    return PerfProfiler(
+        mode=mode,
+        frequency=context.frequency,
+        dwarf_stack_size=options.dwarf_stack_size,
+        pids=context.pids,
+        perf_path=options.path,
+        workdir=context.workdir,
+        stop_event=context.stop_event,
+        script_timeout=max(60.0, 10.0 * context.duration),
+        follow=context.containers,
+    )
+
+
+SPEC = ProfilerSpec(
+    name="perf",
+    modes=("fp", "dwarf", "smart", "disabled"),
+    default_mode="fp",
+    mode_help=(
+        "How perf unwinds native stacks: fp (frame pointers, cheapest), dwarf (debug info, for code "
+        "built without frame pointers), smart (both, keeping the deeper stacks per process), disabled"
+    ),
+    options_type=PerfOptions,
+    factory=build_perf,
+    disable_flag=False,
+    validate=_validate,
+)

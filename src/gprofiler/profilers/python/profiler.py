@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sysconfig
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from gprofiler.argtypes import positive_integer
@@ -14,13 +15,12 @@ from gprofiler.bundle import bundled_tool
 from gprofiler.discovery.catalog import DiscoveredProcess
 from gprofiler.discovery.procfs import is_running
 from gprofiler.discovery.runtimes import PYTHON
-from gprofiler.output.collapsed import parse_tool_output
-from gprofiler.profilers.base import ProfilerContext, ProfilerUnavailableError, RuntimeProfiler
-from gprofiler.profilers.python_versions import PackageVersions
-from gprofiler.profilers.registry import ProfilerOption, ProfilerSpec, register
+from gprofiler.profilers.base import ProfilerContext, ProfilerUnavailableError, RuntimeProfiler, RuntimeResult
+from gprofiler.profilers.python.versions import PackageVersions
+from gprofiler.profilers.registry import ProfilerSpec, option
 from gprofiler.runner import ChildProcess, StoppedError, ToolError
-from gprofiler.stacks.merge import RuntimeResult
 from gprofiler.stacks.model import StackCounts
+from gprofiler.stacks.tool_output import parse_tool_output
 
 logger = logging.getLogger(__name__)
 
@@ -133,18 +133,42 @@ class PySpyCycle:
         return RuntimeResult(info.comm, error=f"py-spy: {error}")
 
 
+@dataclass(frozen=True)
+class PythonOptions:
+    add_versions: bool = option(
+        True,
+        "--python-add-versions",
+        help="Add [package==version] to frames of installed packages (default)",
+        negative=("--no-python-versions", "Do not add package versions to Python frames"),
+    )
+    include_idle: bool = option(
+        False,
+        "--python-include-idle",
+        help="Sample waiting Python threads too (py-spy --idle); by default only running "
+        "ones (and in other PID namespaces only the thread holding the GIL)",
+    )
+    max_processes: int = option(
+        DEFAULT_MAX_PROCESSES,
+        "--python-max-processes",
+        type=positive_integer,
+        help="Most Python processes profiled with py-spy per cycle (default: %(default)s)",
+    )
+    pyspy_path: str | None = option(
+        None, "--python-pyspy-path", help="The py-spy binary (default: the one installed with gprofiler)"
+    )
+
+
 class PySpyProfiler(RuntimeProfiler):
     name = "python"
     runtime = PYTHON
 
-    def __init__(self, context: ProfilerContext, mode: str) -> None:
+    def __init__(self, context: ProfilerContext, mode: str, options: PythonOptions) -> None:
         self.context = context
-        options = context.options
         self.rate = min(context.frequency, PYSPY_MAX_FREQUENCY)
-        self.add_versions = bool(options.get("python_add_versions", True))
-        self.idle = bool(options.get("python_include_idle", False))
-        self.max_processes = int(options.get("python_max_processes") or DEFAULT_MAX_PROCESSES)
-        self._explicit_path = options.get("python_pyspy_path")
+        self.add_versions = options.add_versions
+        self.idle = options.include_idle
+        self.max_processes = options.max_processes
+        self._explicit_path = options.pyspy_path
         self.pyspy = ""
         self.versions = PackageVersions(context.proc_root)
         self.not_python: set[tuple[int, int]] = set()
@@ -187,59 +211,12 @@ class PySpyProfiler(RuntimeProfiler):
         return PySpyCycle(self, runs, time.monotonic() + duration + 10)
 
 
-register(
-    ProfilerSpec(
-        name="python",
-        modes=("pyspy", "disabled"),
-        default_mode="pyspy",
-        mode_help="Python profiler: pyspy (py-spy, without pausing the process) or disabled",
-        max_frequency=PYSPY_MAX_FREQUENCY,
-        options=(
-            ProfilerOption(
-                ("--python-add-versions",),
-                {
-                    "dest": "python_add_versions",
-                    "action": "store_true",
-                    "default": True,
-                    "help": "Add [package==version] to frames of installed packages (default)",
-                },
-            ),
-            ProfilerOption(
-                ("--no-python-versions",),
-                {
-                    "dest": "python_add_versions",
-                    "action": "store_false",
-                    "help": "Do not add package versions to Python frames",
-                },
-            ),
-            ProfilerOption(
-                ("--python-include-idle",),
-                {
-                    "dest": "python_include_idle",
-                    "action": "store_true",
-                    "default": False,
-                    "help": "Sample waiting Python threads too (py-spy --idle); by default only running "
-                    "ones (and in other PID namespaces only the thread holding the GIL)",
-                },
-            ),
-            ProfilerOption(
-                ("--python-max-processes",),
-                {
-                    "dest": "python_max_processes",
-                    "type": positive_integer,
-                    "default": DEFAULT_MAX_PROCESSES,
-                    "help": "Most Python processes profiled with py-spy per cycle (default: %(default)s)",
-                },
-            ),
-            ProfilerOption(
-                ("--python-pyspy-path",),
-                {
-                    "dest": "python_pyspy_path",
-                    "default": None,
-                    "help": "The py-spy binary (default: the one installed with gprofiler)",
-                },
-            ),
-        ),
-        factory=PySpyProfiler,
-    )
+SPEC = ProfilerSpec(
+    name="python",
+    modes=("pyspy", "disabled"),
+    default_mode="pyspy",
+    mode_help="Python profiler: pyspy (py-spy, without pausing the process) or disabled",
+    options_type=PythonOptions,
+    factory=PySpyProfiler,
+    max_frequency=PYSPY_MAX_FREQUENCY,
 )

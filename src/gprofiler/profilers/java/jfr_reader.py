@@ -19,8 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gprofiler.stacks.escaping import escape_frame
-from gprofiler.stacks.jfr_format import (
+from gprofiler.profilers.java.jfr_format import (
     CHECKPOINT_EVENT,
     HEADER_SIZE,
     ByteReader,
@@ -31,6 +30,7 @@ from gprofiler.stacks.jfr_format import (
     chunk_header,
     read_pools,
 )
+from gprofiler.stacks.escaping import escape_frame
 from gprofiler.stacks.model import Stack
 
 SAMPLE_EVENTS = ("jdk.ExecutionSample", "jdk.NativeMethodSample")

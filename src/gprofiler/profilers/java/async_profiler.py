@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gprofiler.discovery.rootfs import makedirs_in_root, open_in_root, read_in_root, unlink_in_root
-from gprofiler.output.collapsed import parse_tool_output
-from gprofiler.profilers.hotspot_attach import AttachError, JvmTarget, execute
+from gprofiler.profilers.java.attach import AttachError, JvmTarget, execute
 from gprofiler.stacks.model import StackCounts
+from gprofiler.stacks.tool_output import parse_tool_output
 
 JAVA_SUFFIX = "_[j]"
 _ANNOTATED = ("_[j]", "_[i]", "_[k]", "_[0]", "_[1]")

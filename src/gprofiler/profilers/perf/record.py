@@ -8,7 +8,6 @@ on exit it does the same with the final file. Every file is read once by `perf s
 import contextlib
 import logging
 import os
-import shutil
 import signal
 import threading
 import time
@@ -16,37 +15,17 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from gprofiler.bundle import bundled_tool
+from gprofiler.perf_tool import PERF_INSTALL_HINT, PerfError
 from gprofiler.runner import ChildProcess, StoppedError, ToolError
 
 logger = logging.getLogger(__name__)
 
-PERF_INSTALL_HINT = (
-    "install perf (Debian: apt-get install linux-perf; Ubuntu: apt-get install linux-tools-$(uname -r); "
-    "Fedora/RHEL: dnf install perf), or pass its location with --perf-path"
-)
 # Ring-buffer pages per CPU (perf wants a power of two): 512 KB for frame pointers, twice that for
 # DWARF, whose samples carry a copy of the user stack. Without -m, perf takes all of
 # perf_event_mlock_kb, which other tools (async-profiler, a user's own perf) then cannot get.
 _MMAP_PAGES = {"fp": 128, "dwarf": 256}
 _START_TIMEOUT_S = 10.0
 _DUMP_TIMEOUT_S = 10.0
-
-
-class PerfError(Exception):
-    """perf could not be found, started, or did not produce its output."""
-
-
-def find_perf(explicit_path: str | None) -> str:
-    """The perf binary to use: `--perf-path` if given, else the executable's own, else `perf` on PATH."""
-    if explicit_path:
-        if not (os.path.isfile(explicit_path) and os.access(explicit_path, os.X_OK)):
-            raise PerfError(f"--perf-path {explicit_path} is not an executable file")
-        return explicit_path
-    found = bundled_tool("perf") or shutil.which("perf")
-    if found is None:
-        raise PerfError(f"perf was not found on PATH: {PERF_INSTALL_HINT}")
-    return found
 
 
 @dataclass(frozen=True)
@@ -82,11 +61,6 @@ def perf_record_argv(perf: str, output: Path, options: RecordOptions) -> list[st
         "--no-buildid",
         "--no-buildid-cache",
     ]
-
-
-def perf_script_argv(perf: str, data: Path) -> list[str]:
-    """The `perf script` command line whose output `collapse_perf_script` expects."""
-    return [perf, "script", "-F", "comm,pid,tid,ip,sym,dso", "--no-inline", "-i", str(data)]
 
 
 # perf script copies the machine's vDSO to this hard-coded name (tools/perf/util/vdso.c) and unlinks

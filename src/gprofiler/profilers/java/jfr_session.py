@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from gprofiler.discovery.rootfs import open_in_root, read_in_root, unlink_in_root
-from gprofiler.profilers.hotspot_attach import JvmTarget, jcmd
+from gprofiler.profilers.java.attach import JvmTarget, jcmd
 
 # JFR is in OpenJDK 11+, and in 8 from update 262.
 _JDK_VERSION = re.compile(r"^JDK (\d+)(?:\.(\d+))?(?:\.(\d+))?(?:_(\d+))?", re.MULTILINE)

@@ -23,7 +23,7 @@ from gprofiler.discovery.catalog import DiscoveredProcess
 from gprofiler.discovery.rootfs import makedirs_in_root, open_in_root, rmdir_in_root, unlink_in_root
 from gprofiler.discovery.runtimes import NODEJS
 from gprofiler.profilers.base import NoResults, ProfilerContext, ProfilerUnavailableError, RuntimeProfiler
-from gprofiler.profilers.registry import ProfilerSpec, register
+from gprofiler.profilers.registry import NoOptions, ProfilerSpec
 from gprofiler.stacks.model import StackCounts
 
 logger = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class NodeProfiler(RuntimeProfiler):
     name = "nodejs"
     runtime = NODEJS
 
-    def __init__(self, context: ProfilerContext, mode: str) -> None:
+    def __init__(self, context: ProfilerContext, mode: str, options: NoOptions) -> None:
         self.context = context
         self.mode = mode
         self._attached: dict[tuple[int, int], DiscoveredProcess] = {}
@@ -105,7 +105,7 @@ class NodeProfiler(RuntimeProfiler):
         return f"/tmp/perf-{process.info.nspid}.map"
 
     def _attach_logged(self, process: DiscoveredProcess) -> None:
-        from gprofiler.profilers.node_inspector import InspectorError
+        from gprofiler.profilers.nodejs.inspector import InspectorError
 
         try:
             self._attach(process)
@@ -114,7 +114,7 @@ class NodeProfiler(RuntimeProfiler):
 
     def _attach(self, process: DiscoveredProcess) -> None:
         # Imported here: the DevTools client (websocket-client) is needed in attach-maps mode only.
-        from gprofiler.profilers.node_inspector import InspectorError, InspectorSession
+        from gprofiler.profilers.nodejs.inspector import InspectorError, InspectorSession
 
         root = self._root(process)
         try:
@@ -153,7 +153,7 @@ class NodeProfiler(RuntimeProfiler):
         return target
 
     def stop(self) -> None:
-        from gprofiler.profilers.node_inspector import InspectorError
+        from gprofiler.profilers.nodejs.inspector import InspectorError
 
         self._cancel.set()
         if self._pool is not None:
@@ -179,7 +179,7 @@ class NodeProfiler(RuntimeProfiler):
             rmdir_in_root(root, module.rsplit("/", 1)[0])
 
     def _detach(self, process: DiscoveredProcess) -> None:
-        from gprofiler.profilers.node_inspector import InspectorSession
+        from gprofiler.profilers.nodejs.inspector import InspectorSession
 
         root = self._root(process)
         if os.path.exists(self.context.proc_root / str(process.pid)):
@@ -201,15 +201,14 @@ def _validate(args: argparse.Namespace) -> str | None:
     return None
 
 
-register(
-    ProfilerSpec(
-        name="nodejs",
-        modes=("perf", "attach-maps", "disabled"),
-        default_mode="disabled",
-        mode_help="Node.js: perf (JavaScript frames from the perf maps of nodes started with "
-        "--perf-basic-prof), attach-maps (turn perf maps on in running nodes through the inspector), "
-        "or disabled (perf still resolves existing maps, frames are just not marked)",
-        validate=_validate,
-        factory=NodeProfiler,
-    )
+SPEC = ProfilerSpec(
+    name="nodejs",
+    modes=("perf", "attach-maps", "disabled"),
+    default_mode="disabled",
+    mode_help="Node.js: perf (JavaScript frames from the perf maps of nodes started with "
+    "--perf-basic-prof), attach-maps (turn perf maps on in running nodes through the inspector), "
+    "or disabled (perf still resolves existing maps, frames are just not marked)",
+    options_type=NoOptions,
+    factory=NodeProfiler,
+    validate=_validate,
 )

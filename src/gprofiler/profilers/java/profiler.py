@@ -30,19 +30,18 @@ from gprofiler.discovery.catalog import DiscoveredProcess
 from gprofiler.discovery.procfs import is_running, read_environ_value
 from gprofiler.discovery.rootfs import listdir_in_root
 from gprofiler.discovery.runtimes import JAVA
-from gprofiler.profilers.base import ProfilerContext, ProfilerUnavailableError, RuntimeProfiler
-from gprofiler.profilers.hotspot_attach import AttachError, JvmTarget, jcmd
-from gprofiler.profilers.java_ap import ApSession, install_library, parse_collapsed
-from gprofiler.profilers.java_jfr import (
+from gprofiler.profilers.base import ProfilerContext, ProfilerUnavailableError, RuntimeProfiler, RuntimeResult
+from gprofiler.profilers.java.async_profiler import ApSession, install_library, parse_collapsed
+from gprofiler.profilers.java.attach import AttachError, JvmTarget, jcmd
+from gprofiler.profilers.java.jfr_reader import JfrFormatError, read_samples
+from gprofiler.profilers.java.jfr_session import (
     JfrRecording,
     jfr_supported,
     parse_jdk_version,
     shares_our_mount_namespace,
     start_recording,
 )
-from gprofiler.profilers.registry import ProfilerOption, ProfilerSpec, register
-from gprofiler.stacks.jfr import JfrFormatError, read_samples
-from gprofiler.stacks.merge import RuntimeResult
+from gprofiler.profilers.registry import ProfilerSpec, option
 from gprofiler.stacks.model import StackCounts
 
 logger = logging.getLogger(__name__)
@@ -92,19 +91,45 @@ def selected_flags(vm_flags: str) -> dict[str, str]:
     return flags
 
 
+@dataclass(frozen=True)
+class JavaOptions:
+    async_profiler_path: str | None = option(
+        None, "--java-async-profiler-path", help="libasyncProfiler.so to use in ap mode"
+    )
+    jattach_timeout: int = option(
+        30,
+        "--java-jattach-timeout",
+        type=positive_integer,
+        help="Seconds to wait for a JVM's attach socket and replies (default: %(default)s)",
+    )
+    no_version_check: bool = option(
+        False,
+        "--java-no-version-check",
+        help="Profile JVMs whatever VM.version says (JFR needs 11+ or 8u262+)",
+    )
+    native_samples: bool = option(
+        False,
+        "--java-native-samples",
+        help="Also count JFR's native method samples (threads in native code, running or "
+        "waiting) in the CPU profile",
+    )
+    line_numbers: bool = option(
+        False, "--java-line-numbers", help="Add line numbers to Java frames (Class.method:42)"
+    )
+
+
 class JavaProfiler(RuntimeProfiler):
     name = "java"
     runtime = JAVA
 
-    def __init__(self, context: ProfilerContext, mode: str) -> None:
+    def __init__(self, context: ProfilerContext, mode: str, options: JavaOptions) -> None:
         self.context = context
         self.mode = mode
-        options = context.options
-        self.timeout = float(options.get("java_jattach_timeout") or 30)
-        self.version_check = not options.get("java_no_version_check", False)
-        self.native_samples = bool(options.get("java_native_samples", False))
-        self.line_numbers = bool(options.get("java_line_numbers", False))
-        self._ap_path = options.get("java_async_profiler_path")
+        self.timeout = float(options.jattach_timeout)
+        self.version_check = not options.no_version_check
+        self.native_samples = options.native_samples
+        self.line_numbers = options.line_numbers
+        self._ap_path = options.async_profiler_path
         self.ap_library: Path | None = None
         self.prefix = f"gprofiler-{os.getpid()}"
         self.cycle = 0
@@ -341,61 +366,13 @@ class JavaCycle:
             self.profiler.abandon(outcome, pid)
 
 
-register(
-    ProfilerSpec(
-        name="java",
-        modes=("auto", "jfr", "ap", "disabled"),
-        default_mode="auto",
-        mode_help="Java: jfr (the JVM's own Flight Recorder, nothing injected), ap (async-profiler, when "
-        "its library is given), auto (ap if available, else jfr), or disabled",
-        max_frequency=100,
-        options=(
-            ProfilerOption(
-                ("--java-async-profiler-path",),
-                {
-                    "dest": "java_async_profiler_path",
-                    "default": None,
-                    "help": "libasyncProfiler.so to use in ap mode",
-                },
-            ),
-            ProfilerOption(
-                ("--java-jattach-timeout",),
-                {
-                    "dest": "java_jattach_timeout",
-                    "type": positive_integer,
-                    "default": 30,
-                    "help": "Seconds to wait for a JVM's attach socket and replies (default: %(default)s)",
-                },
-            ),
-            ProfilerOption(
-                ("--java-no-version-check",),
-                {
-                    "dest": "java_no_version_check",
-                    "action": "store_true",
-                    "default": False,
-                    "help": "Profile JVMs whatever VM.version says (JFR needs 11+ or 8u262+)",
-                },
-            ),
-            ProfilerOption(
-                ("--java-native-samples",),
-                {
-                    "dest": "java_native_samples",
-                    "action": "store_true",
-                    "default": False,
-                    "help": "Also count JFR's native method samples (threads in native code, running or "
-                    "waiting) in the CPU profile",
-                },
-            ),
-            ProfilerOption(
-                ("--java-line-numbers",),
-                {
-                    "dest": "java_line_numbers",
-                    "action": "store_true",
-                    "default": False,
-                    "help": "Add line numbers to Java frames (Class.method:42)",
-                },
-            ),
-        ),
-        factory=JavaProfiler,
-    )
+SPEC = ProfilerSpec(
+    name="java",
+    modes=("auto", "jfr", "ap", "disabled"),
+    default_mode="auto",
+    mode_help="Java: jfr (the JVM's own Flight Recorder, nothing injected), ap (async-profiler, when "
+    "its library is given), auto (ap if available, else jfr), or disabled",
+    options_type=JavaOptions,
+    factory=JavaProfiler,
+    max_frequency=100,
 )
