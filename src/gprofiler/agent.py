@@ -1,4 +1,5 @@
-"""The agent: preconditions, wiring, and the cycle loop. Decisions live elsewhere; this connects them."""
+"""The agent: preconditions, and wiring the profilers, discovery and sinks to the cycle loop (loop.py).
+Decisions live elsewhere; this connects them."""
 
 import contextlib
 import ctypes
@@ -15,13 +16,13 @@ from types import FrameType
 
 from gprofiler import __version__
 from gprofiler.config import AgentConfig
-from gprofiler.cycle import RuntimeCoordinator
+from gprofiler.coordinator import RuntimeCoordinator
 from gprofiler.discovery.catalog import ProcessCatalog
 from gprofiler.discovery.container_names import ContainerNames, default_sources, host_root_of
 from gprofiler.discovery.k8s_pods import PodLabels
 from gprofiler.host_metrics import HostMetricsMonitor
 from gprofiler.logs import setup_logging
-from gprofiler.loop import Agent
+from gprofiler.loop import CycleLoop
 from gprofiler.output.flamegraph import FlamegraphAssets, FlamegraphAssetsMissingError, load_assets
 from gprofiler.perf_tool import PerfError
 from gprofiler.preconditions import (
@@ -175,7 +176,7 @@ def _run_in(
     )
     metadata = static_metadata(config.run_arguments, time.time(), proc_root)
     sinks = _sinks(config, outputs, str(metadata["spawn_time"]))
-    agent = Agent(
+    agent = CycleLoop(
         config, perf, runtime, sinks, stop, HostMetricsMonitor(stop, proc_root), metadata, outputs.pod_labels
     )
     enabled = [

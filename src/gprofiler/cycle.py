@@ -1,161 +1,150 @@
-"""One cycle's runtime side: which processes each runtime profiler covers, and combining the results.
+"""One cycle's profile from what was collected: a pure function, no I/O, no clock, no profiler calls.
 
-The agent calls `begin()` at a cycle boundary (discovery, then every runtime profiler starts on its
-processes) and `combine()` once perf's stacks for that cycle are in.
+    perf's stacks ─▶ runtime rewrites (`_[js]`) ─▶ merge runtime results ─▶ app ids ─▶ container filter
+                 ─▶ header (metadata table, containers) ─▶ CycleProfile
+
+The loop gathers the inputs (perf's snapshot, the runtime profilers' results, discovery's facts,
+container names, metadata, metrics) and hands the result to the sinks.
 """
 
 import logging
 import random
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
-from gprofiler.discovery.catalog import DiscoveredProcess, ProcessCatalog
-from gprofiler.discovery.container_names import ContainerNames, matches
-from gprofiler.profilers.base import RuntimeCycle, RuntimeProfiler, RuntimeResult
-from gprofiler.runner import StoppedError
+from gprofiler.discovery.catalog import DiscoveredProcess
+from gprofiler.discovery.container_names import matches
+from gprofiler.discovery.k8s_pods import pod_of
+from gprofiler.output.collapsed import metadata_table, profile_header
+from gprofiler.profile import CycleProfile
+from gprofiler.profilers.base import RuntimeResult
 from gprofiler.stacks.escaping import escape_frame
 from gprofiler.stacks.merge import insert_after_comm, merge_runtime_results
-from gprofiler.stacks.model import PidStacks
+from gprofiler.stacks.model import PidStacks, StackCounts
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass
-class PendingCycle:
-    """What was started at a cycle's beginning."""
-
-    processes: dict[int, DiscoveredProcess]
-    runs: list[tuple[RuntimeProfiler, RuntimeCycle]]
-    collected: bool = False
+PerfRewrite = Callable[[DiscoveredProcess, StackCounts], StackCounts]
 
 
-class RuntimeCoordinator:
-    """Discovery plus the runtime profilers, driven by the agent's loop."""
+@dataclass(frozen=True)
+class CycleRules:
+    """What stays the same from cycle to cycle."""
 
-    def __init__(
-        self,
-        catalog: ProcessCatalog,
-        profilers: list[RuntimeProfiler],
-        *,
-        pids: tuple[int, ...] | None,
-        app_identifiers: bool,
-        container_names: ContainerNames | None = None,
-        only_containers: tuple[str, ...] | None = None,
-        rng: random.Random | None = None,
-    ) -> None:
-        self.catalog = catalog
-        self.profilers = profilers
-        self.pids = pids
-        self.app_identifiers = app_identifiers
-        self.container_names = container_names
-        self.only_containers = only_containers
-        self.rng = rng or random.Random()
-        self._by_runtime = {profiler.runtime: profiler for profiler in profilers}
+    app_identifiers: bool = True
+    container_names_enabled: bool = False
+    only_containers: tuple[str, ...] | None = None  # --containers
+    perf_rewrites: Mapping[str, PerfRewrite] = field(default_factory=dict)  # by runtime
 
-    def start(self) -> None:
-        """Start each profiler; one that cannot run is dropped with a single warning."""
-        usable = []
-        for profiler in self.profilers:
-            try:
-                profiler.start()
-            except Exception as error:
-                logger.warning("%s profiler unavailable, continuing without it: %s", profiler.name, error)
-                continue
-            usable.append(profiler)
-        self.profilers = usable
-        self._by_runtime = {profiler.runtime: profiler for profiler in usable}
 
-    def begin(self) -> PendingCycle:
-        processes = self.catalog.scan(self.pids)
-        if self.container_names is not None:
-            self.container_names.forget_except({p.container.id for p in processes.values() if p.container})
-        if self.only_containers is not None:
-            names = self.names_by_pid(processes)
-            processes = {
-                pid: p for pid, p in processes.items() if matches(names.get(pid, ""), self.only_containers)
-            }
-        runs = []
-        for profiler in self.profilers:
-            mine = [p for p in processes.values() if p.runtime == profiler.runtime]
-            runs.append((profiler, profiler.begin_cycle(mine)))
-        return PendingCycle(processes, runs)
+@dataclass(frozen=True)
+class CycleInput:
+    """Everything one cycle collected."""
 
-    def results(self, pending: PendingCycle, timeout: float) -> dict[int, RuntimeResult]:
-        """Each profiler's per-process results (once per pending cycle; later calls get nothing)."""
-        if pending.collected:
-            return {}
-        pending.collected = True
-        results: dict[int, RuntimeResult] = {}
-        for profiler, run in pending.runs:
-            try:
-                results.update(run.results(timeout))
-            except StoppedError:
-                raise
-            except Exception:
-                logger.exception("%s profiler failed this cycle", profiler.name)
-        return results
+    start_time: datetime
+    end_time: datetime
+    perf_stacks: PidStacks
+    results: Mapping[int, RuntimeResult]  # the runtime profilers', by PID
+    processes: Mapping[int, DiscoveredProcess]  # discovery's facts on the PIDs in the profile
+    container_names: Mapping[int, str]  # by PID, for processes in a named container
+    metadata: Mapping[str, Any]  # the header's `metadata` (static facts and this cycle's)
+    metrics: Mapping[str, float | None]  # cpu_avg, mem_avg
 
-    def processes_of(self, pending: PendingCycle, pids: Iterable[int]) -> dict[int, DiscoveredProcess]:
-        """Discovery facts for every PID in the profile (processes born mid-cycle looked up now)."""
-        processes = dict(pending.processes)
-        for pid in pids:
-            if pid not in processes and pid > 0:
-                found = self.catalog.lookup(pid)
-                if found is not None:
-                    processes[pid] = found
-        return processes
 
-    def names_by_pid(self, processes: dict[int, DiscoveredProcess]) -> dict[int, str]:
-        """The container name of each process in a container (names disabled: none)."""
-        if self.container_names is None:
-            return {}
-        refs = {pid: p.container for pid, p in processes.items() if p.container is not None}
-        if not refs:
-            return {}
-        names = self.container_names.names_of(refs.values())
-        return {pid: names[ref.id] for pid, ref in refs.items()}
+def build_profile(cycle: CycleInput, rules: CycleRules, rng: random.Random) -> CycleProfile:
+    """The cycle's profile: perf's stacks as each runtime wants them, runtime stacks merged in on
+    perf's scale, app id frames, only the wanted containers, and gProfiler's header."""
+    stacks = _merged(cycle, rules, rng)
+    if rules.app_identifiers:
+        stacks = insert_after_comm(stacks, _appid_frames(cycle.processes, stacks))
+    if rules.only_containers is not None:
+        # Processes known to be elsewhere go; exited ones perf followed stay, since perf only
+        # follows the wanted containers' processes and their children.
+        elsewhere = {
+            pid
+            for pid in cycle.processes
+            if not matches(cycle.container_names.get(pid, ""), rules.only_containers)
+        }
+        stacks = {pid: counts for pid, counts in stacks.items() if pid not in elsewhere}
+    table, index_of = metadata_table(_metadata_by_pid(stacks, cycle.processes, cycle.results))
+    containers = {cycle.container_names[pid] for pid in stacks if cycle.container_names.get(pid)}
+    header = profile_header(
+        metadata=cycle.metadata,
+        metrics=cycle.metrics,
+        start_time=cycle.start_time,
+        end_time=cycle.end_time,
+        containers=containers,
+        container_names_enabled=rules.container_names_enabled,
+        application_metadata=table,
+    )
+    return CycleProfile(
+        start_time=cycle.start_time,
+        end_time=cycle.end_time,
+        header=header,
+        stacks=stacks,
+        container_of={pid: name for pid, name in cycle.container_names.items() if pid in stacks},
+        app_index_of=index_of,
+        hostname=str(cycle.metadata.get("hostname", "")),
+        metrics=dict(cycle.metrics),
+    )
 
-    def outside_wanted_containers(
-        self, processes: dict[int, DiscoveredProcess], names: dict[int, str]
-    ) -> set[int]:
-        """With --containers: the processes known to be elsewhere (exited ones perf followed are kept,
-        since perf only follows the wanted containers' processes and their children)."""
-        if self.only_containers is None:
-            return set()
-        return {pid for pid in processes if not matches(names.get(pid, ""), self.only_containers)}
 
-    def combine(
-        self, perf: PidStacks, results: dict[int, RuntimeResult], processes: dict[int, DiscoveredProcess]
-    ) -> PidStacks:
-        """perf's stacks as each runtime wants them, runtime stacks merged in, app ids added."""
-        rewritten: PidStacks = {}
-        for pid, counts in perf.items():
-            process = processes.get(pid)
-            profiler = self._by_runtime.get(process.runtime or "") if process else None
-            rewritten[pid] = profiler.rewrite_perf_stacks(process, counts) if profiler and process else counts
-        merged = merge_runtime_results(rewritten, results, self.rng)
-        for pid, result in results.items():
-            if result.stacks and logger.isEnabledFor(logging.DEBUG):
+def pods_in(profile: CycleProfile) -> list[tuple[str, str]]:
+    """The Kubernetes pods (namespace, name) of the profile's containers."""
+    return [pod for pod in map(pod_of, profile.header["containers"]) if pod is not None]
+
+
+def with_pod_labels(profile: CycleProfile, labels: Mapping[str, Mapping[str, str]]) -> CycleProfile:
+    """The profile with `k8s_pod_labels` ({"namespace/pod": labels}) in its header's metadata."""
+    header = {**profile.header, "metadata": {**profile.header["metadata"], "k8s_pod_labels": dict(labels)}}
+    return CycleProfile(
+        profile.start_time,
+        profile.end_time,
+        header,
+        profile.stacks,
+        profile.container_of,
+        profile.app_index_of,
+        profile.hostname,
+        profile.metrics,
+    )
+
+
+def _merged(cycle: CycleInput, rules: CycleRules, rng: random.Random) -> PidStacks:
+    rewritten: PidStacks = {}
+    for pid, counts in cycle.perf_stacks.items():
+        process = cycle.processes.get(pid)
+        rewrite = rules.perf_rewrites.get(process.runtime or "") if process else None
+        rewritten[pid] = rewrite(process, counts) if rewrite and process else counts
+    merged = merge_runtime_results(rewritten, dict(cycle.results), rng)
+    if logger.isEnabledFor(logging.DEBUG):
+        for pid, result in cycle.results.items():
+            if result.stacks:
                 logger.debug(
                     "pid %d (%s): perf %d samples, runtime %d samples, merged %d",
                     pid,
                     result.comm,
-                    sum(perf.get(pid, {}).values()),
+                    sum(cycle.perf_stacks.get(pid, {}).values()),
                     sum(result.stacks.values()),
                     sum(merged[pid].values()),
                 )
-        if not self.app_identifiers:
-            return merged
-        appids = {
-            pid: f"appid: {escape_frame(p.appid)}"
-            for pid, p in processes.items()
-            if p.appid and pid in merged
-        }
-        return insert_after_comm(merged, appids)
+    return merged
 
-    def stop(self) -> None:
-        for profiler in self.profilers:
-            try:
-                profiler.stop()
-            except Exception:
-                logger.exception("stopping the %s profiler failed", profiler.name)
+
+def _appid_frames(processes: Mapping[int, DiscoveredProcess], stacks: PidStacks) -> dict[int, str]:
+    return {
+        pid: f"appid: {escape_frame(p.appid)}" for pid, p in processes.items() if p.appid and pid in stacks
+    }
+
+
+def _metadata_by_pid(
+    stacks: PidStacks, processes: Mapping[int, DiscoveredProcess], results: Mapping[int, RuntimeResult]
+) -> dict[int, dict[str, Any] | None]:
+    """Discovery's metadata of each profiled process, plus what its runtime profiler learned."""
+    metadata: dict[int, dict[str, Any] | None] = {}
+    for pid in stacks:
+        known = processes[pid].metadata if pid in processes else None
+        learned = results[pid].metadata if pid in results else None
+        metadata[pid] = {**(known or {}), **(learned or {})} or None
+    return metadata

@@ -1,4 +1,5 @@
-"""The cycle loop: wait out a cycle, cut perf's output, collect the runtime profilers, merge, write."""
+"""The cycle loop: wait out a cycle, cut perf's output, start the next cycle's runtime profilers,
+collect, build the profile (`cycle.build_profile`, pure) and hand it to the sinks."""
 
 import contextlib
 import logging
@@ -10,17 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from gprofiler.config import AgentConfig
-from gprofiler.cycle import PendingCycle, RuntimeCoordinator
-from gprofiler.discovery.catalog import DiscoveredProcess
-from gprofiler.discovery.k8s_pods import PodLabels, pod_of
+from gprofiler.coordinator import PendingCycle, RuntimeCoordinator
+from gprofiler.cycle import CycleInput, build_profile, pods_in, with_pod_labels
+from gprofiler.discovery.k8s_pods import PodLabels
 from gprofiler.host_metrics import HostMetricsMonitor
-from gprofiler.output.collapsed import format_collapsed, metadata_table, profile_header
 from gprofiler.perf_tool import PerfError
+from gprofiler.profile import CycleProfile
 from gprofiler.profilers.base import RuntimeResult
 from gprofiler.profilers.perf.profiler import AllTargetsExitedError, PerfProfiler, PerfSnapshot
 from gprofiler.runner import StoppedError
-from gprofiler.sinks.base import CycleProfile, ProfileSink
-from gprofiler.stacks.model import PidStacks, total_samples
+from gprofiler.sinks.base import ProfileSink
 from gprofiler.system_info import current_metadata
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ MAX_CONSECUTIVE_FAILED_CYCLES = 3
 RUNTIME_GRACE_SECONDS = 15
 
 
-class Agent:
+class CycleLoop:
     """Runs cycles back to back; the next cycle's runtime profilers start at the boundary."""
 
     def __init__(
@@ -151,68 +151,42 @@ class Agent:
         perf = self.perf.collect(end_time, dumps) if self.perf else PerfSnapshot(end_time, {}, 0, 0, 0.0)
         results = self.runtime.results(pending, timeout=self.config.duration + RUNTIME_GRACE_SECONDS)
         processes = self.runtime.processes_of(pending, set(perf.stacks) | set(results))
-        stacks = self.runtime.combine(perf.stacks, results, processes)
-        names = self.runtime.names_by_pid(processes)
-        elsewhere = self.runtime.outside_wanted_containers(processes, names)
-        if elsewhere:
-            stacks = {pid: counts for pid, counts in stacks.items() if pid not in elsewhere}
-        table, index_of = metadata_table(_metadata_by_pid(stacks, processes, results))
-        metrics = self.metrics.take()
-        containers = {names[pid] for pid in stacks if names.get(pid)}
-        metadata = current_metadata(self.metadata, PROFILING_MODE)
+        cycle = CycleInput(
+            start_time=start_time,
+            end_time=end_time,
+            perf_stacks=perf.stacks,
+            results=results,
+            processes=processes,
+            container_names=self.runtime.names_by_pid(processes),
+            metadata=current_metadata(self.metadata, PROFILING_MODE),
+            metrics=self.metrics.take(),
+        )
+        profile = build_profile(cycle, self.runtime.rules(), self.runtime.rng)
         if self.pod_labels is not None:
-            pods = [pod for pod in map(pod_of, containers) if pod is not None]
-            metadata["k8s_pod_labels"] = self.pod_labels.labels_of(pods)
-        header = profile_header(
-            metadata=metadata,
-            metrics=metrics,
-            start_time=start_time,
-            end_time=end_time,
-            containers=containers,
-            container_names_enabled=self.runtime.container_names is not None,
-            application_metadata=table,
-        )
-        samples = total_samples(stacks)
-        profile = CycleProfile(
-            start_time=start_time,
-            end_time=end_time,
-            collapsed=format_collapsed(
-                header, stacks, container_of=lambda pid: names.get(pid, ""), app_index_of=index_of
-            ),
-            samples=samples,
-            hostname=str(self.metadata.get("hostname", "")),
-            metrics=dict(metrics),
-        )
+            profile = with_pod_labels(profile, self.pod_labels.labels_of(pods_in(profile)))
         for sink in self.sinks:
             try:
                 sink.write(profile)
             except Exception:  # a sink must not raise; if one does, the others still get the profile
                 logger.exception("the %s output failed this cycle", type(sink).__name__)
         self.cycles_written += 1
+        self._log_cycle(profile, results, perf, time.monotonic() - boundary)
+
+    def _log_cycle(
+        self, profile: CycleProfile, results: dict[int, RuntimeResult], perf: PerfSnapshot, seconds: float
+    ) -> None:
         covered = sum(1 for result in results.values() if result.stacks)
         failed = sum(1 for result in results.values() if result.error)
         logger.info(
             "cycle %d: %d samples from %d processes (%d by runtime profilers, %d failed) over %.1fs; "
             "perf script %.2fs, total processing %.2fs%s",
             self.cycles_written,
-            samples,
-            len(stacks),
+            profile.samples,
+            len(profile.stacks),
             covered,
             failed,
-            (end_time - start_time).total_seconds(),
+            (profile.end_time - profile.start_time).total_seconds(),
             perf.script_seconds,
-            time.monotonic() - boundary,
+            seconds,
             f"; {perf.dropped_samples} unreadable perf samples dropped" if perf.dropped_samples else "",
         )
-
-
-def _metadata_by_pid(
-    stacks: PidStacks, processes: dict[int, DiscoveredProcess], results: dict[int, RuntimeResult]
-) -> dict[int, dict[str, Any] | None]:
-    """Discovery's metadata of each profiled process, plus what its runtime profiler learned."""
-    metadata: dict[int, dict[str, Any] | None] = {}
-    for pid in stacks:
-        known = processes[pid].metadata if pid in processes else None
-        learned = results[pid].metadata if pid in results else None
-        metadata[pid] = {**(known or {}), **(learned or {})} or None
-    return metadata

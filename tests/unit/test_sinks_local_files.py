@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from gprofiler.output.flamegraph import load_assets
-from gprofiler.sinks.base import CycleProfile
+from gprofiler.profile import CycleProfile, profile_from_collapsed
 from gprofiler.sinks.local_files import LocalFilesSink, profile_basename, swap_symlink
 
 T0 = datetime(2026, 11, 26, 5, 0, 0, 250000, tzinfo=timezone.utc)
@@ -13,12 +13,8 @@ T0 = datetime(2026, 11, 26, 5, 0, 0, 250000, tzinfo=timezone.utc)
 
 def _profile(seconds: int, body: str = "0;;busy;main;gp_leaf 5\n") -> CycleProfile:
     end = T0 + timedelta(seconds=seconds)
-    return CycleProfile(
-        start_time=end - timedelta(seconds=10),
-        end_time=end,
-        collapsed='# {"metadata":{}}\n' + body,
-        samples=5,
-        hostname="h1",
+    return profile_from_collapsed(
+        '# {"metadata":{}}\n' + body, start_time=end - timedelta(seconds=10), end_time=end, hostname="h1"
     )
 
 

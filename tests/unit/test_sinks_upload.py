@@ -18,7 +18,7 @@ import pytest
 from gprofiler import __version__
 from gprofiler.commands.upload_file import upload_file_main
 from gprofiler.config import ServerConfig
-from gprofiler.sinks.base import CycleProfile
+from gprofiler.profile import CycleProfile, profile_from_collapsed
 from gprofiler.sinks.spool import Spool, encode_document
 from gprofiler.sinks.studio_client import StudioClient, UploadError, UploadRejectedError, retry_after_seconds
 from gprofiler.sinks.upload import Backoff, UploadSetupError, UploadSink, connect
@@ -43,11 +43,10 @@ def _client(server: RecordingServer, token: str = "secret") -> StudioClient:
 
 def _profile(fixtures: Path, minute: int) -> CycleProfile:
     start = START + timedelta(minutes=minute)
-    return CycleProfile(
+    return profile_from_collapsed(
+        (fixtures / "profiles" / "cycle.col").read_text(),
         start_time=start,
         end_time=start + timedelta(seconds=60),
-        collapsed=(fixtures / "profiles" / "cycle.col").read_text(),
-        samples=70,
         hostname="host-1",
         metrics={"cpu_avg": 12.5, "mem_avg": 40.0},
     )

@@ -78,15 +78,21 @@ def format_collapsed(
 
     Every line is one studio accepts (`written_stack`)."""
     lines = ["# " + json.dumps(header, separators=(",", ":"), ensure_ascii=False)]
-    indexes = app_index_of or {}
+    for prefix, stack, count in written_lines(stacks, container_of, app_index_of or {}):
+        lines.append(f"{prefix}{stack} {count}")
+    return "\n".join(lines) + "\n"
+
+
+def written_lines(
+    stacks: PidStacks, container_of: Callable[[int], str], app_index_of: Mapping[int, int]
+) -> Iterator[tuple[str, str, int]]:
+    """(`<app index>;<container>;`, the stack's text, its count) of each line of a `.col` text."""
     for pid in sorted(stacks):
-        index = indexes.get(pid, NO_APP_METADATA_INDEX)
-        prefix = f"{index};{escape_frame(container_of(pid))};"
+        prefix = f"{app_index_of.get(pid, NO_APP_METADATA_INDEX)};{escape_frame(container_of(pid))};"
         room = MAX_LINE_BYTES - len(prefix.encode()) - len(f" {MAX_COUNT}")
         for stack, count in stacks[pid].items():
             if count > 0:
-                lines.append(f"{prefix}{written_stack(stack, room)} {min(count, MAX_COUNT)}")
-    return "\n".join(lines) + "\n"
+                yield prefix, written_stack(stack, room), min(count, MAX_COUNT)
 
 
 def written_stack(stack: Sequence[str], room: int) -> str:
@@ -143,6 +149,44 @@ def display_stacks(text: str) -> Counter[str]:
             continue
         stacks[f"{container};{frames}" if container else frames] += parsed[1]
     return stacks
+
+
+def display_stacks_of(
+    stacks: PidStacks, container_of: Callable[[int], str], app_index_of: Mapping[int, int]
+) -> Counter[str]:
+    """What `display_stacks` reads from the `.col` text of these stacks, without writing it."""
+    shown: Counter[str] = Counter()
+    for prefix, frames, count in written_lines(stacks, container_of, app_index_of):
+        container = prefix.split(";", 2)[1]
+        if frames:
+            shown[f"{container};{frames}" if container else frames] += count
+    return shown
+
+
+def read_collapsed(text: str) -> tuple[dict[str, Any], PidStacks, dict[int, str], dict[int, int]]:
+    """A `.col` text back as (header, stacks, container by PID, app index by PID). The file has no
+    PIDs: each run of lines with the same app index and container, and no stack twice, becomes one
+    made-up PID (1, 2, ...), so that `format_collapsed` of the result writes the same text again."""
+    header = read_header(text)
+    stacks: PidStacks = {}
+    containers: dict[int, str] = {}
+    indexes: dict[int, int] = {}
+    previous = None
+    for line in text.split("\n")[1:]:
+        parsed = split_count(line)
+        if parsed is None:
+            continue
+        index, _, rest = parsed[0].partition(";")
+        container, _, frames = rest.partition(";")
+        stack = tuple(frames.split(";"))
+        if (index, container) != previous or stack in stacks[len(stacks)]:
+            previous = (index, container)
+            pid = len(stacks) + 1
+            stacks[pid] = Counter()
+            containers[pid] = container
+            indexes[pid] = int(index) if index.isascii() and index.isdigit() else NO_APP_METADATA_INDEX
+        stacks[len(stacks)][stack] = parsed[1]
+    return header, stacks, containers, indexes
 
 
 def format_plain_collapsed(stacks: PidStacks) -> Iterator[str]:

@@ -1,20 +1,8 @@
 """The sink interface every output destination implements."""
 
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Protocol
 
-
-@dataclass(frozen=True)
-class CycleProfile:
-    """One finished cycle, ready to be written or sent."""
-
-    start_time: datetime
-    end_time: datetime
-    collapsed: str  # the whole `.col` text, header line included
-    samples: int
-    hostname: str
-    metrics: dict[str, float | None] = field(default_factory=dict)  # cpu_avg, mem_avg (percent)
+from gprofiler.profile import CycleProfile
 
 
 class ProfileSink(Protocol):

@@ -10,9 +10,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from gprofiler.output.collapsed import display_stacks
 from gprofiler.output.flamegraph import FlamegraphAssets, render_html
-from gprofiler.sinks.base import CycleProfile
+from gprofiler.profile import CycleProfile
 
 logger = logging.getLogger(__name__)
 
@@ -86,9 +85,7 @@ class LocalFilesSink:
             return
         try:
             heading, subtitle = flamegraph_title(profile)
-            page = render_html(
-                self.flamegraph, display_stacks(profile.collapsed), heading=heading, subtitle=subtitle
-            )
+            page = render_html(self.flamegraph, profile.display_stacks(), heading=heading, subtitle=subtitle)
             self._publish(base + ".html", page.encode("utf-8"), LAST_FLAMEGRAPH)
             logger.debug("wrote %s", self.output_dir / (base + ".html"))
         except OSError as error:

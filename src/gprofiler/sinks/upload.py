@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gprofiler.sinks.base import CycleProfile
+from gprofiler.profile import CycleProfile
 from gprofiler.sinks.remote_logs import RemoteLogsHandler
 from gprofiler.sinks.spool import Spool, SpoolEntry, encode_document
 from gprofiler.sinks.studio_client import (
