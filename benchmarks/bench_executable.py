@@ -25,7 +25,7 @@ from workload import busy_processes, children, python_workload, scratch_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 EXECUTABLE = ROOT / "build" / os.uname().machine / "gprofiler"
-_STARTED = re.compile(r"^\[([0-9-]+ [0-9:,]+)\] INFO: gprofiler\.profilers\.perf_record: started perf", re.M)
+_STARTED = re.compile(r"^\[([0-9-]+ [0-9:,]+)\] INFO: gprofiler\.profilers\.perf\.record: started perf", re.M)
 
 
 def tree(pid: int) -> list[int]:

@@ -40,7 +40,8 @@ from tests.clickhouse_server import free_port, running_clickhouse  # noqa: E402
 
 from gprofiler_studio.cli import tune_malloc  # noqa: E402
 from gprofiler_studio.ingest import inflate, parse_upload  # noqa: E402
-from gprofiler_studio.storage.base import Filters, Store  # noqa: E402
+from gprofiler_studio.model import Filters  # noqa: E402
+from gprofiler_studio.storage.base import Store  # noqa: E402
 from gprofiler_studio.storage.clickhouse import ClickHouseStore  # noqa: E402
 from gprofiler_studio.storage.sqlite import SqliteStore  # noqa: E402
 

@@ -120,6 +120,9 @@ def _add_profiling_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="Profile only these processes (comma-separated; may be given several times)",
     )
+
+
+def _add_container_arguments(parser: argparse.ArgumentParser) -> None:
     containers = parser.add_argument_group("containers")
     containers.add_argument(
         "--containers",
@@ -224,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_arguments(parser)
     _add_upload_arguments(parser)
     _add_profiling_arguments(parser)
+    _add_container_arguments(parser)
     add_profiler_arguments(parser, ALL)
     _add_process_arguments(parser)
     return parser

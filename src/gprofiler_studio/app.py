@@ -11,12 +11,11 @@ import secrets
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi.responses import JSONResponse
 
 from gprofiler import __version__
 from gprofiler_studio.auth import Access
-from gprofiler_studio.routes import ingest, queries, ui
+from gprofiler_studio.routes import ingest, metrics, queries, ui
 from gprofiler_studio.routes.context import Context, Metrics, StudioSettings, json_error, logger
 from gprofiler_studio.storage.base import Store
 
@@ -50,15 +49,6 @@ def create_app(store: Store, settings: StudioSettings | None = None) -> FastAPI:
         logger.error("%s %s failed", request.method, request.url.path, exc_info=error)
         return json_error(500, "studio failed on this request (its log says why)")
 
-    @app.get("/api/v1/health_check")
-    @app.get("/healthz")
-    def health_check() -> dict[str, str]:
-        return {"message": "ok"}
-
-    @app.get("/metrics")
-    def prometheus() -> Response:
-        return Response(generate_latest(context.metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-    for module in (ingest, queries, ui):
+    for module in (metrics, ingest, queries, ui):
         app.include_router(module.router(context))
     return app

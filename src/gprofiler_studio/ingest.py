@@ -13,11 +13,12 @@ import hashlib
 import json
 import re
 import zlib
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
+
+from gprofiler_studio.model import Profile, Sample
 
 MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
 MAX_STACK_LINES = 500_000
@@ -34,28 +35,6 @@ class IngestError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-class Sample(NamedTuple):
-    container: str
-    process: str  # the app id when the line has one, else the process name
-    stack: str  # process name; [appid;] frames..., root first, as in the .col line
-    count: int  # type: ignore[assignment]  # a field shadowing tuple.count, as intended
-
-
-@dataclass(frozen=True)
-class Profile:
-    hostname: str
-    start: datetime
-    end: datetime
-    cpu_avg: float | None
-    mem_avg: float | None
-    samples: tuple[Sample, ...]
-    digest: bytes = b""  # of the profile's text: tells a resent profile from another with its identity
-
-    @property
-    def total(self) -> int:
-        return sum(sample.count for sample in self.samples)
 
 
 def inflate(body: bytes, encoding: str | None, limit: int = MAX_DECOMPRESSED_BYTES) -> bytes:

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from gprofiler_studio.ingest import Profile, Sample
-from gprofiler_studio.storage.base import Filters, Outcome, Store
+from gprofiler_studio.model import Filters, Outcome, Profile, Sample
+from gprofiler_studio.storage.base import Store
 from gprofiler_studio.storage.clickhouse import ClickHouseStore
 from gprofiler_studio.storage.sqlite import SqliteStore
 from gprofiler_studio.tokens import Budget

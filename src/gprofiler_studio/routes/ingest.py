@@ -19,8 +19,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from gprofiler_studio.ingest import IngestError, inflate, parse_upload
+from gprofiler_studio.model import Outcome
 from gprofiler_studio.routes.context import Context, json_error, logger, read_body
-from gprofiler_studio.storage.base import Outcome
 
 MAX_FUTURE = timedelta(days=1)  # clocks drift; a profile later than this is a bug or a forgery
 

@@ -6,6 +6,7 @@ filters, which reach SQL only as bound parameters.
 """
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
@@ -15,6 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from gprofiler.output.flamegraph import (
+    FlamegraphAssets,
     drawable_stacks,
     flamegraph_policy,
     flat_tree,
@@ -22,8 +24,8 @@ from gprofiler.output.flamegraph import (
     nested_tree_json,
     render_html,
 )
+from gprofiler_studio.model import Filters
 from gprofiler_studio.routes.context import Context
-from gprofiler_studio.storage.base import Filters
 
 DEFAULT_RANGE = timedelta(hours=1)
 # Times a query may name: anything else is a typo (or a probe), and datetime arithmetic on year 1
@@ -87,6 +89,34 @@ def _attachment(filename: str) -> dict[str, str]:
     return {"Content-Disposition": f'attachment; filename="{safe}"'}
 
 
+def _page(
+    assets: FlamegraphAssets,
+    policy: str,
+    chosen: Narrowing,
+    filters: Filters,
+    stacks: Mapping[str, int],
+    download: bool,
+) -> HTMLResponse:
+    """The flame graph as a self-contained page, under the UI's content security policy."""
+    narrowed = [
+        f"{name} {', '.join(values)}"
+        for name, values in (
+            ("hosts", chosen.host),
+            ("containers", chosen.container),
+            ("processes", chosen.process),
+        )
+        if values
+    ]
+    page = render_html(
+        assets, stacks, heading=f"{chosen.service}: flame graph",
+        subtitle=" · ".join([f"{filters.start.isoformat()} to {filters.end.isoformat()}", *narrowed]),
+    )  # fmt: skip
+    headers = {"Content-Security-Policy": policy}
+    if download:
+        headers.update(_attachment(f"{chosen.service}.html"))
+    return HTMLResponse(page, headers=headers)
+
+
 def router(context: Context) -> APIRouter:
     routes = APIRouter()
     store, access = context.store, context.access
@@ -127,24 +157,7 @@ def router(context: Context) -> APIRouter:
             return Response(
                 f'{{"tree":{nested_tree_json(flat_tree(stacks))}}}', media_type="application/json"
             )
-        narrowed = [
-            f"{name} {', '.join(values)}"
-            for name, values in (
-                ("hosts", chosen.host),
-                ("containers", chosen.container),
-                ("processes", chosen.process),
-            )
-            if values
-        ]
-        assets = flamegraph_assets()
-        page = render_html(
-            assets, stacks, heading=f"{chosen.service}: flame graph",
-            subtitle=" · ".join([f"{filters.start.isoformat()} to {filters.end.isoformat()}", *narrowed]),
-        )  # fmt: skip
-        headers = {"Content-Security-Policy": page_policy()}
-        if download:
-            headers.update(_attachment(f"{chosen.service}.html"))
-        return HTMLResponse(page, headers=headers)
+        return _page(flamegraph_assets(), page_policy(), chosen, filters, stacks, download)
 
     @routes.get("/api/v1/timeseries")
     def timeseries(request: Request, chosen: Narrowed) -> dict[str, Any]:

@@ -1,44 +1,33 @@
 """The one interface between studio's routes and a store (embedded SQLite, or ClickHouse for fleets).
 
-Model: stacks are stored once, by hash; samples are counts per (service, host, container, process,
-stack, time bucket), kept at two resolutions: minutes (recent, detailed) and hours (the rollup a
-week-long query reads). A profile is one transaction: all of it or nothing, and a profile already
-stored (same service, host, start and end: an agent resending after a lost acknowledgment) is
-not counted twice.
+The data model is model.py. Stacks are stored once, by hash; samples are counts per (service,
+host, container, process, stack, time bucket), kept at two resolutions: minutes (recent,
+detailed) and hours (the rollup a week-long query reads). A profile is one transaction: all of
+it or nothing, and a profile already stored (same service, host, start and end: an agent
+resending after a lost acknowledgment) is not counted twice.
 """
 
-import enum
 import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
-from gprofiler_studio.ingest import Profile
+from gprofiler_studio.model import (
+    DAY,
+    MINUTE,
+    Filters,
+    Outcome,
+    Profile,
+    Seen,
+    TimePoint,
+    bucket_of,
+    ceiling_of,
+)
 from gprofiler_studio.tokens import Budget, TokenInfo
-
-MINUTE = 60
-HOUR = 3600
-DAY = 86400
-# Ranges longer than this are answered from the hourly rollup.
-MINUTE_QUERY_LIMIT = timedelta(hours=6)
 
 
 def stack_hash(stack: str) -> bytes:
     return hashlib.blake2b(stack.encode("utf-8"), digest_size=16).digest()
-
-
-def to_epoch(moment: datetime) -> int:
-    return int(moment.astimezone(timezone.utc).timestamp())
-
-
-def bucket_of(epoch: int, width: int) -> int:
-    return epoch - epoch % width
-
-
-def ceiling_of(epoch: int, width: int) -> int:
-    """The first bucket boundary at or after `epoch`."""
-    return -(-epoch // width) * width
 
 
 Span = tuple[int, int]  # [since, until) in epoch seconds
@@ -62,45 +51,6 @@ def whole_buckets(spans: list[Span], width: int, through: int | None = None) -> 
     return covered, [(since, until) for since, until in left if since < until]
 
 
-@dataclass(frozen=True)
-class Filters:
-    """Which samples a query covers: a service and a time range, optionally narrowed."""
-
-    service: str
-    start: datetime
-    end: datetime
-    hosts: tuple[str, ...] = ()
-    containers: tuple[str, ...] = ()
-    processes: tuple[str, ...] = ()
-
-    @property
-    def resolution(self) -> int:
-        return MINUTE if self.end - self.start <= MINUTE_QUERY_LIMIT else HOUR
-
-    @property
-    def bounds(self) -> tuple[int, int]:
-        """[lo, hi) of profile starts (epoch seconds): a profile belongs to the range when the minute
-        it starts in does; the start is rounded down to the resolution."""
-        return bucket_of(to_epoch(self.start), self.resolution), ceiling_of(to_epoch(self.end), MINUTE)
-
-
-@dataclass(frozen=True)
-class TimePoint:
-    bucket: datetime
-    samples: int
-    cpu_avg: float | None
-    mem_avg: float | None
-
-
-@dataclass
-class Seen:
-    """Hosts, containers and processes with samples in a range."""
-
-    hosts: list[str] = field(default_factory=list)
-    containers: list[str] = field(default_factory=list)
-    processes: list[str] = field(default_factory=list)
-
-
 def timepoints(
     samples: dict[int, int], metrics: dict[int, tuple[float | None, float | None]]
 ) -> list[TimePoint]:
@@ -118,14 +68,6 @@ def _number(value: float | None) -> float | None:
     if value is None or value != value:
         return None
     return float(value)
-
-
-class Outcome(enum.Enum):
-    """What `add_profile` did with a profile."""
-
-    STORED = "stored"
-    DUPLICATE = "duplicate"  # the same profile again (an agent that lost an acknowledgment)
-    CONFLICT = "conflict"  # the same identity with other content: the first one is kept
 
 
 class AccessStore(Protocol):

@@ -17,20 +17,18 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from gprofiler_studio.ingest import Profile
-from gprofiler_studio.storage.base import (
+from gprofiler_studio.model import (
     HOUR,
     MINUTE,
     Filters,
     Outcome,
+    Profile,
     Seen,
     TimePoint,
     bucket_of,
-    stack_hash,
-    timepoints,
     to_epoch,
-    whole_buckets,
 )
+from gprofiler_studio.storage.base import stack_hash, timepoints, whole_buckets
 from gprofiler_studio.storage.clickhouse_access import ClickHouseAccess
 
 _SCHEMA = [

@@ -11,7 +11,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from gprofiler_studio.storage.base import DAY, MINUTE, budget_wait
+from gprofiler_studio.model import DAY, MINUTE
+from gprofiler_studio.storage.base import budget_wait
 from gprofiler_studio.tokens import Budget, TokenInfo
 
 SCHEMA = """
