@@ -173,6 +173,9 @@ def _run_in(
         app_identifiers=config.app_identifiers,
         container_names=names,
         only_containers=config.containers,
+        frequency=config.frequency,
+        cycle_seconds=config.duration,
+        max_processes=config.max_processes_runtime_profiler,
     )
     metadata = static_metadata(config.run_arguments, time.time(), proc_root)
     sinks = _sinks(config, outputs, str(metadata["spawn_time"]))

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import configargparse
 
 from gprofiler import __version__
-from gprofiler.argtypes import name_list, pid_list, positive_integer
+from gprofiler.argtypes import name_list, non_negative_integer, pid_list, positive_integer
 from gprofiler.cli import SUBCOMMANDS, OneLineErrorParser, add_server_arguments, server_arguments_error
 from gprofiler.config import AgentConfig
 from gprofiler.profilers.all import ALL
@@ -111,6 +111,16 @@ def _add_profiling_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         default=False,
         help="Profile cycle after cycle until stopped",
+    )
+    parser.add_argument(
+        "--max-processes-runtime-profiler",
+        dest="max_processes_runtime_profiler",
+        type=non_negative_integer,
+        default=0,
+        metavar="N",
+        help="Most processes each runtime profiler (py-spy, Java, ...) profiles per cycle, the busiest "
+        "first; 0 for no limit but the profiler's own (default: %(default)s). Whatever the limit, a "
+        "process that used less CPU than one sample's worth in the last cycle keeps perf's stacks",
     )
     parser.add_argument(
         "--pids",

@@ -13,6 +13,16 @@ def positive_integer(text: str) -> int:
     return value
 
 
+def non_negative_integer(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
 def pid_list(text: str) -> list[int]:
     """`1,2, 3` -> [1, 2, 3]; used with action="extend" so --pids may be repeated."""
     pids = []

@@ -60,6 +60,7 @@ class AgentConfig:
     continuous: bool
     rotating_output: bool
     flamegraph: bool
+    max_processes_runtime_profiler: int | None  # None: no limit
     pids: tuple[int, ...] | None
     containers: tuple[str, ...] | None
     container_names: bool
@@ -100,6 +101,7 @@ class AgentConfig:
             continuous=args.continuous,
             rotating_output=args.rotating_output,
             flamegraph=args.flamegraph,
+            max_processes_runtime_profiler=args.max_processes_runtime_profiler or None,
             pids=tuple(dict.fromkeys(args.pids)) if args.pids else None,
             containers=tuple(dict.fromkeys(args.containers)) if args.containers else None,
             container_names=args.container_names,

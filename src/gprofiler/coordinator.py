@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from gprofiler.cycle import CycleRules
 from gprofiler.discovery.catalog import DiscoveredProcess, ProcessCatalog
 from gprofiler.discovery.container_names import ContainerNames, matches
+from gprofiler.discovery.cpu import CpuTracker, choose_busiest, idle_threshold, uptime_ticks
 from gprofiler.profilers.base import RuntimeCycle, RuntimeProfiler, RuntimeResult
 from gprofiler.runner import StoppedError
 
@@ -25,6 +26,9 @@ class PendingCycle:
     processes: dict[int, DiscoveredProcess]
     runs: list[tuple[RuntimeProfiler, RuntimeCycle]]
     collected: bool = False
+    chosen: int = 0  # processes handed to runtime profilers that cost per process
+    idle: int = 0  # left to perf: they used too little CPU to be sampled
+    over_cap: int = 0  # left to perf: past a profiler's cap
 
 
 class RuntimeCoordinator:
@@ -40,7 +44,12 @@ class RuntimeCoordinator:
         container_names: ContainerNames | None = None,
         only_containers: tuple[str, ...] | None = None,
         rng: random.Random | None = None,
+        frequency: int = 11,
+        cycle_seconds: float = 60.0,
+        max_processes: int | None = None,
     ) -> None:
+        """`frequency` and `cycle_seconds` decide which processes are idle (see discovery/cpu.py);
+        `max_processes` caps every runtime profiler (--max-processes-runtime-profiler)."""
         self.catalog = catalog
         self.profilers = profilers
         self.pids = pids
@@ -49,6 +58,9 @@ class RuntimeCoordinator:
         self.only_containers = only_containers
         self.rng = rng or random.Random()
         self._by_runtime = {profiler.runtime: profiler for profiler in profilers}
+        self.idle_ticks = idle_threshold(frequency)
+        self.max_processes = max_processes
+        self.cpu = CpuTracker(cycle_seconds)
 
     def start(self) -> None:
         """Start each profiler; one that cannot run is dropped with a single warning."""
@@ -72,11 +84,33 @@ class RuntimeCoordinator:
             processes = {
                 pid: p for pid, p in processes.items() if matches(names.get(pid, ""), self.only_containers)
             }
-        runs = []
+        pending = PendingCycle(processes, [])
+        used = self._cpu_used(processes)
         for profiler in self.profilers:
-            mine = [p for p in processes.values() if p.runtime == profiler.runtime]
-            runs.append((profiler, profiler.begin_cycle(mine)))
-        return PendingCycle(processes, runs)
+            mine = [p for p in processes.values() if p.runtime == profiler.runtime and profiler.wants(p)]
+            if profiler.per_process:
+                caps = [cap for cap in (profiler.max_processes, self.max_processes) if cap]
+                chosen = choose_busiest(
+                    mine, used, 0.0 if profiler.samples_idle() else self.idle_ticks, min(caps, default=None)
+                )
+                mine = chosen.chosen
+                pending.chosen += len(mine)
+                pending.idle += chosen.idle
+                pending.over_cap += chosen.over_cap
+                if chosen.over_cap:
+                    logger.debug("%s: %d busy processes over the cap", profiler.name, chosen.over_cap)
+            pending.runs.append((profiler, profiler.begin_cycle(mine)))
+        return pending
+
+    def _cpu_used(self, processes: dict[int, DiscoveredProcess]) -> dict[int, float]:
+        """Clock ticks each runtime process used over the last cycle (the others are not asked)."""
+        runtimes = {profiler.runtime for profiler in self.profilers if profiler.per_process}
+        candidates = [p for p in processes.values() if p.runtime in runtimes]
+        try:
+            uptime = uptime_ticks(self.catalog.proc_root)
+        except (OSError, ValueError, IndexError):
+            return {p.pid: self.idle_ticks for p in candidates}  # no clock: nobody is judged idle
+        return self.cpu.usage(candidates, self.catalog.cpu_ticks, uptime)
 
     def results(self, pending: PendingCycle, timeout: float) -> dict[int, RuntimeResult]:
         """Each profiler's per-process results (once per pending cycle; later calls get nothing)."""

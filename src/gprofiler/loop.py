@@ -170,21 +170,30 @@ class CycleLoop:
             except Exception:  # a sink must not raise; if one does, the others still get the profile
                 logger.exception("the %s output failed this cycle", type(sink).__name__)
         self.cycles_written += 1
-        self._log_cycle(profile, results, perf, time.monotonic() - boundary)
+        self._log_cycle(profile, pending, results, perf, time.monotonic() - boundary)
 
     def _log_cycle(
-        self, profile: CycleProfile, results: dict[int, RuntimeResult], perf: PerfSnapshot, seconds: float
+        self,
+        profile: CycleProfile,
+        pending: PendingCycle,
+        results: dict[int, RuntimeResult],
+        perf: PerfSnapshot,
+        seconds: float,
     ) -> None:
         covered = sum(1 for result in results.values() if result.stacks)
         failed = sum(1 for result in results.values() if result.error)
         logger.info(
-            "cycle %d: %d samples from %d processes (%d by runtime profilers, %d failed) over %.1fs; "
+            "cycle %d: %d samples from %d processes (%d by runtime profilers, %d failed; runtime "
+            "profilers on %d processes, %d idle and %d over the caps left to perf) over %.1fs; "
             "perf script %.2fs, total processing %.2fs%s",
             self.cycles_written,
             profile.samples,
             len(profile.stacks),
             covered,
             failed,
+            pending.chosen,
+            pending.idle,
+            pending.over_cap,
             (profile.end_time - profile.start_time).total_seconds(),
             perf.script_seconds,
             seconds,

@@ -79,10 +79,12 @@ class ProcessCatalog:
         self._processes: dict[tuple[int, int, str], DiscoveredProcess] = {}
         self._binaries: dict[tuple[int, int], dict[str, Any]] = {}
         self._self_pid = os.getpid()
+        self.cpu_ticks: dict[int, int] = {}  # utime + stime of each process read by the last scan
 
     def scan(self, only_pids: Iterable[int] | None = None) -> dict[int, DiscoveredProcess]:
         """Processes alive now (or just `only_pids`), by PID; the agent and its tools are left out."""
         pids = list(only_pids) if only_pids is not None else list_pids(self.proc_root)
+        self.cpu_ticks = {}
         found: dict[int, DiscoveredProcess] = {}
         for pid in pids:
             if pid == self._self_pid:
@@ -105,6 +107,7 @@ class ProcessCatalog:
             with open(f"{base}/stat", "rb") as stat_file:
                 fields = stat_file.read().rpartition(b")")[2].split()
             start_time, ppid = int(fields[19]), int(fields[1])
+            self.cpu_ticks[pid] = int(fields[11]) + int(fields[12])  # utime + stime
         except (OSError, ValueError, IndexError):
             return None  # gone
         if skip_own_children and ppid == self._self_pid:

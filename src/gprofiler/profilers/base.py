@@ -54,9 +54,21 @@ class RuntimeProfiler:
 
     name = "runtime"
     runtime = ""
+    # A profiler whose cycle costs something per process (a tool started, an attach) is given only
+    # the processes that used CPU, busiest first, at most `max_processes` (coordinator.py).
+    per_process = False
+    max_processes: int | None = None
+
+    def samples_idle(self) -> bool:
+        """Whether it samples threads that are not running (then an idle process is not skipped)."""
+        return False
 
     def start(self) -> None:
         """Check the tools exist; raise ProfilerUnavailableError to be dropped with one warning."""
+
+    def wants(self, process: DiscoveredProcess) -> bool:
+        """Whether a process of its runtime is one it can profile (asked before choosing the busiest)."""
+        return True
 
     def begin_cycle(self, processes: list[DiscoveredProcess]) -> RuntimeCycle:
         """Start profiling these processes (all of this runtime) for one cycle."""

@@ -27,6 +27,7 @@ from typing import Any
 
 from gprofiler.argtypes import positive_integer
 from gprofiler.discovery.catalog import DiscoveredProcess
+from gprofiler.discovery.cpu import CLOCK_TICKS, uptime_ticks
 from gprofiler.discovery.procfs import is_running, read_environ_value
 from gprofiler.discovery.rootfs import listdir_in_root
 from gprofiler.discovery.runtimes import JAVA
@@ -69,10 +70,6 @@ class _Started:
     hs_err_before: frozenset[str]
     cwd: str  # the JVM's working directory, where HotSpot writes hs_err_pid<N>.log
     host_visible: bool  # the JVM shares our mount namespace: its files stay reachable after it dies
-
-
-def _uptime_ticks(proc_root: Path) -> float:
-    return float((proc_root / "uptime").read_text().split()[0]) * os.sysconf("SC_CLK_TCK")
 
 
 def selected_flags(vm_flags: str) -> dict[str, str]:
@@ -121,6 +118,7 @@ class JavaOptions:
 class JavaProfiler(RuntimeProfiler):
     name = "java"
     runtime = JAVA
+    per_process = True  # an attach and a recording per JVM per cycle
 
     def __init__(self, context: ProfilerContext, mode: str, options: JavaOptions) -> None:
         self.context = context
@@ -154,6 +152,9 @@ class JavaProfiler(RuntimeProfiler):
             raise ProfilerUnavailableError("--java-mode ap needs --java-async-profiler-path")
         logger.info("Java profiling with %s", "async-profiler" if self.mode == "ap" else "JFR")
 
+    def samples_idle(self) -> bool:
+        return self.native_samples  # JFR's native method samples include threads waiting in native code
+
     def begin_cycle(self, processes: list[DiscoveredProcess]) -> "JavaCycle":
         self.cycle += 1
         runs = [(process, self._pool.submit(self._start_one, process, self.cycle)) for process in processes]
@@ -176,7 +177,7 @@ class JavaProfiler(RuntimeProfiler):
         )
         if _ATTACH_DISABLED in options:
             return RuntimeResult(info.comm, error=f"attach disabled ({_ATTACH_DISABLED})")
-        if _uptime_ticks(self.context.proc_root) - info.start_time < MIN_JVM_AGE_S * os.sysconf("SC_CLK_TCK"):
+        if uptime_ticks(self.context.proc_root) - info.start_time < MIN_JVM_AGE_S * CLOCK_TICKS:
             return None  # too young for SIGQUIT; next cycle
         with self._lock:
             if info.pid in self._busy:

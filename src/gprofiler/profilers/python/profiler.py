@@ -151,7 +151,7 @@ class PythonOptions:
         DEFAULT_MAX_PROCESSES,
         "--python-max-processes",
         type=positive_integer,
-        help="Most Python processes profiled with py-spy per cycle (default: %(default)s)",
+        help="Most Python processes profiled with py-spy per cycle, the busiest first (default: %(default)s)",
     )
     pyspy_path: str | None = option(
         None, "--python-pyspy-path", help="The py-spy binary (default: the one installed with gprofiler)"
@@ -161,6 +161,7 @@ class PythonOptions:
 class PySpyProfiler(RuntimeProfiler):
     name = "python"
     runtime = PYTHON
+    per_process = True
 
     def __init__(self, context: ProfilerContext, mode: str, options: PythonOptions) -> None:
         self.context = context
@@ -186,17 +187,18 @@ class PySpyProfiler(RuntimeProfiler):
             logger.debug("cannot read package versions of pid %d", process.pid, exc_info=True)
             return stacks
 
+    def samples_idle(self) -> bool:
+        return self.idle
+
+    def wants(self, process: DiscoveredProcess) -> bool:
+        return process.info.key not in self.not_python
+
     def begin_cycle(self, processes: list[DiscoveredProcess]) -> PySpyCycle:
+        """py-spy on each of these processes (the coordinator chose them: the busiest, up to
+        --python-max-processes)."""
         duration = self.context.duration
-        processes = [p for p in processes if p.info.key not in self.not_python]
-        if len(processes) > self.max_processes:
-            logger.warning(
-                "%d Python processes; profiling the first %d with py-spy this cycle (--python-max-processes)",
-                len(processes),
-                self.max_processes,
-            )
         runs = []
-        for process in processes[: self.max_processes]:
+        for process in processes:
             output = self.context.workdir / f"pyspy.{process.pid}.{process.info.start_time}.txt"
             in_own_pid_namespace = process.info.nspid != process.pid
             argv = pyspy_argv(

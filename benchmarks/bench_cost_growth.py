@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""How the agent's whole cost grows with the number of processes on the machine.
+
+For each size N (default 10, 100, 500) the machine runs N processes: half idle Python, a tenth busy
+Python, two JVMs (one idle, one busy), the rest idle native (`sleep`). The agent runs `-c` at the
+given cycle length and frequency (defaults: gProfiler's, -d 60 -f 11); its whole cost is its own
+CPU plus every tool it started (reaped children from /proc/<agent>/stat, plus the live perf), over
+the cycles after the first, per minute. Prints a row per size and the ratios to the smallest.
+
+`--agent-src DIR` runs the agent from another checkout's `src` (e.g. a `git worktree` of an older
+commit), so before/after figures come from one machine in one invocation.
+
+Targets (issue 17): 100 idle Python processes added to 2 busy ones cost <= 1.3x; 500 processes
+<= 2x the 10-process cost and <= 1 % of one core at the defaults.
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from workload import ROOT, busy_processes, children, cpu_seconds, scratch_dir, wait_for_cycle
+
+IDLE_PYTHON = "import time\nwhile True:\n    time.sleep(3600)\n"
+JAVA_SOURCES = (
+    ROOT / "tests" / "targets" / "java" / "Busy.java",
+    ROOT / "benchmarks" / "targets" / "Idle.java",
+)
+
+
+def java_classes(directory: Path) -> Path | None:
+    javac = shutil.which("javac")
+    if javac is None:
+        return None
+    classes = directory / "java"
+    classes.mkdir()
+    subprocess.run([javac, "-d", str(classes), *map(str, JAVA_SOURCES)], check=True)
+    return classes
+
+
+def workload(size: int, directory: Path, classes: Path | None) -> list[list[str]]:
+    idle_python = directory / "gp_idle_python.py"
+    idle_python.write_text(IDLE_PYTHON)
+    busy_python = [sys.executable, str(ROOT / "tests" / "targets" / "busy.py"), "100000"]
+    commands = [["/usr/bin/python3", "-S", str(idle_python)] for _ in range(size // 2)]
+    commands += [busy_python for _ in range(max(1, size // 10))]
+    if classes is not None:
+        java = ["java", "-Xmx64m", "-cp", str(classes)]
+        commands += [[*java, "Busy", "100000"], [*java, "Idle"]]
+    commands += [["sleep", "100000"] for _ in range(max(0, size - len(commands)))]
+    return commands
+
+
+def measure(size: int, args: argparse.Namespace, directory: Path, classes: Path | None) -> float:
+    """CPU seconds per minute of the agent and its tools, after the first cycle."""
+    out = directory / f"out-{size}"
+    log = directory / f"agent-{size}.log"
+    env = dict(os.environ)
+    if args.agent_src:
+        env["PYTHONPATH"] = str(Path(args.agent_src).resolve())
+    command = [sys.executable, "-m", "gprofiler", "-c", "-o", str(out), "--no-flamegraph"]
+    command += ["-d", str(args.duration), "-f", str(args.frequency), "--log-file", str(log)]
+    command += ["--pid-file", str(directory / "agent.pid")]
+    with busy_processes(workload(size, directory, classes)):
+        time.sleep(10)  # started, and old enough that their start-up is history
+        agent = subprocess.Popen(command, stderr=subprocess.DEVNULL, env=env)
+        try:
+            if not wait_for_cycle(agent, log, 1):
+                raise SystemExit(1)
+            start, before = time.monotonic(), _whole_cost(agent.pid)
+            if not wait_for_cycle(agent, log, 1 + args.cycles):
+                raise SystemExit(1)
+            used, elapsed = _whole_cost(agent.pid) - before, time.monotonic() - start
+        finally:
+            agent.send_signal(signal.SIGTERM)
+            agent.wait(timeout=60)
+    return used * 60 / elapsed
+
+
+def _whole_cost(pid: int) -> float:
+    own, reaped = cpu_seconds(pid)
+    return own + reaped + sum(sum(cpu_seconds(child)) for child in children(pid))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="10,100,500")
+    parser.add_argument("--duration", type=int, default=60)
+    parser.add_argument("--frequency", type=int, default=11)
+    parser.add_argument("--cycles", type=int, default=2, help="measured cycles, after the first")
+    parser.add_argument("--agent-src", help="run the agent from this directory (another checkout's src)")
+    args = parser.parse_args(argv)
+    sizes = [int(size) for size in args.sizes.split(",")]
+    directory = scratch_dir()
+    try:
+        classes = java_classes(directory)
+        costs = {}
+        for size in sizes:
+            costs[size] = measure(size, args, directory, classes)
+            print(
+                f"{size:5d} processes: {costs[size]:7.2f} CPU s per minute "
+                f"({100 * costs[size] / 60:.3f} % of one core)",
+                flush=True,
+            )
+        base = costs[sizes[0]]
+        for size in sizes[1:]:
+            print(f"ratio {size}/{sizes[0]}: {costs[size] / base:.2f}x")
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
