@@ -2,7 +2,9 @@
 """How the agent's whole cost grows with the number of processes on the machine.
 
 For each size N (default 10, 100, 500) the machine runs N processes: half idle Python, a tenth busy
-Python, two JVMs (one idle, one busy), the rest idle native (`sleep`). The agent runs `-c` at the
+Python, two JVMs (one idle, one busy), the rest idle native (`sleep`); with `--mix idle`, one busy
+native and one busy Python process and N - 2 idle Python processes (`--sizes 2,102`: 100 idle
+Python processes added to 2 busy ones). The agent runs `-c` at the
 given cycle length and frequency (defaults: gProfiler's, -d 60 -f 11); its whole cost is its own
 CPU plus every tool it started (reaped children from /proc/<agent>/stat, plus the live perf), over
 the cycles after the first, per minute. Prints a row per size and the ratios to the smallest.
@@ -16,14 +18,16 @@ Targets (issue 17): 100 idle Python processes added to 2 busy ones cost <= 1.3x;
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from workload import ROOT, busy_processes, children, cpu_seconds, scratch_dir, wait_for_cycle
+from workload import ROOT, build_busy, busy_processes, children, cpu_seconds, scratch_dir, wait_for_cycle
 
 IDLE_PYTHON = "import time\nwhile True:\n    time.sleep(3600)\n"
 JAVA_SOURCES = (
@@ -42,11 +46,16 @@ def java_classes(directory: Path) -> Path | None:
     return classes
 
 
-def workload(size: int, directory: Path, classes: Path | None) -> list[list[str]]:
+def workload(size: int, directory: Path, classes: Path | None, mix: str) -> list[list[str]]:
+    """`fleet`: half idle Python, a tenth busy Python, two JVMs (one idle), the rest idle native.
+    `idle`: one busy native and one busy Python process, and size - 2 idle Python processes."""
     idle_python = directory / "gp_idle_python.py"
     idle_python.write_text(IDLE_PYTHON)
     busy_python = [sys.executable, str(ROOT / "tests" / "targets" / "busy.py"), "100000"]
-    commands = [["/usr/bin/python3", "-S", str(idle_python)] for _ in range(size // 2)]
+    idle = ["/usr/bin/python3", "-S", str(idle_python)]
+    if mix == "idle":
+        return [busy_python, [str(build_busy(directory)), "100000"], *([idle] * (size - 2))]
+    commands = [idle for _ in range(size // 2)]
     commands += [busy_python for _ in range(max(1, size // 10))]
     if classes is not None:
         java = ["java", "-Xmx64m", "-cp", str(classes)]
@@ -55,8 +64,24 @@ def workload(size: int, directory: Path, classes: Path | None) -> list[list[str]
     return commands
 
 
-def measure(size: int, args: argparse.Namespace, directory: Path, classes: Path | None) -> float:
-    """CPU seconds per minute of the agent and its tools, after the first cycle."""
+@dataclass
+class Cost:
+    """CPU seconds per minute after the first cycle: the agent's own and its tools'."""
+
+    own: float
+    tools: float
+    perf_script: float  # seconds per cycle, from the agent's log
+    profiled: float  # processes given to runtime profilers per cycle, from the agent's log
+
+    @property
+    def whole(self) -> float:
+        return self.own + self.tools
+
+
+_CYCLE = re.compile(r"runtime profilers on (\d+) processes.*perf script ([0-9.]+)s")
+
+
+def measure(size: int, args: argparse.Namespace, directory: Path, classes: Path | None) -> Cost:
     out = directory / f"out-{size}"
     log = directory / f"agent-{size}.log"
     env = dict(os.environ)
@@ -65,25 +90,33 @@ def measure(size: int, args: argparse.Namespace, directory: Path, classes: Path 
     command = [sys.executable, "-m", "gprofiler", "-c", "-o", str(out), "--no-flamegraph"]
     command += ["-d", str(args.duration), "-f", str(args.frequency), "--log-file", str(log)]
     command += ["--pid-file", str(directory / "agent.pid")]
-    with busy_processes(workload(size, directory, classes)):
+    with busy_processes(workload(size, directory, classes, args.mix)):
         time.sleep(10)  # started, and old enough that their start-up is history
         agent = subprocess.Popen(command, stderr=subprocess.DEVNULL, env=env)
         try:
             if not wait_for_cycle(agent, log, 1):
                 raise SystemExit(1)
-            start, before = time.monotonic(), _whole_cost(agent.pid)
+            start, before = time.monotonic(), _cpu(agent.pid)
             if not wait_for_cycle(agent, log, 1 + args.cycles):
                 raise SystemExit(1)
-            used, elapsed = _whole_cost(agent.pid) - before, time.monotonic() - start
+            after, elapsed = _cpu(agent.pid), time.monotonic() - start
         finally:
             agent.send_signal(signal.SIGTERM)
             agent.wait(timeout=60)
-    return used * 60 / elapsed
+    cycles = [(int(n), float(s)) for n, s in _CYCLE.findall(log.read_text())[1:]] or [(0, 0.0)]
+    per_minute = 60 / elapsed
+    return Cost(
+        (after[0] - before[0]) * per_minute,
+        (after[1] - before[1]) * per_minute,
+        sum(s for _, s in cycles) / len(cycles),
+        sum(n for n, _ in cycles) / len(cycles),
+    )
 
 
-def _whole_cost(pid: int) -> float:
+def _cpu(pid: int) -> tuple[float, float]:
+    """(the agent's own CPU seconds, its tools': reaped children and live ones)."""
     own, reaped = cpu_seconds(pid)
-    return own + reaped + sum(sum(cpu_seconds(child)) for child in children(pid))
+    return own, reaped + sum(sum(cpu_seconds(child)) for child in children(pid))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,23 +127,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=60)
     parser.add_argument("--frequency", type=int, default=11)
     parser.add_argument("--cycles", type=int, default=2, help="measured cycles, after the first")
+    parser.add_argument("--mix", choices=("fleet", "idle"), default="fleet")
     parser.add_argument("--agent-src", help="run the agent from this directory (another checkout's src)")
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",")]
     directory = scratch_dir()
     try:
-        classes = java_classes(directory)
+        classes = java_classes(directory) if args.mix == "fleet" else None
         costs = {}
+        print(f"{args.mix} mix, -d {args.duration} -f {args.frequency}, {args.cycles} cycles after the first")
+        print("processes  CPU s/min  % of a core  agent  tools  perf script s/cycle  runtime-profiled")
         for size in sizes:
-            costs[size] = measure(size, args, directory, classes)
+            cost = costs[size] = measure(size, args, directory, classes)
             print(
-                f"{size:5d} processes: {costs[size]:7.2f} CPU s per minute "
-                f"({100 * costs[size] / 60:.3f} % of one core)",
+                f"{size:9d}  {cost.whole:9.2f}  {100 * cost.whole / 60:11.3f}  {cost.own:5.2f}"
+                f"  {cost.tools:5.2f}  {cost.perf_script:19.2f}  {cost.profiled:16.1f}",
                 flush=True,
             )
-        base = costs[sizes[0]]
+        base = costs[sizes[0]].whole
         for size in sizes[1:]:
-            print(f"ratio {size}/{sizes[0]}: {costs[size] / base:.2f}x")
+            print(f"ratio {size}/{sizes[0]}: {costs[size].whole / base:.2f}x")
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     return 0

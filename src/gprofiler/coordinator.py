@@ -86,6 +86,7 @@ class RuntimeCoordinator:
             }
         pending = PendingCycle(processes, [])
         used = self._cpu_used(processes)
+        cpu_share = {pid: ticks / self.cpu.cycle_ticks for pid, ticks in used.items()}
         for profiler in self.profilers:
             mine = [p for p in processes.values() if p.runtime == profiler.runtime and profiler.wants(p)]
             if profiler.per_process:
@@ -99,7 +100,7 @@ class RuntimeCoordinator:
                 pending.over_cap += chosen.over_cap
                 if chosen.over_cap:
                     logger.debug("%s: %d busy processes over the cap", profiler.name, chosen.over_cap)
-            pending.runs.append((profiler, profiler.begin_cycle(mine)))
+            pending.runs.append((profiler, profiler.begin_cycle(mine, cpu_share)))
         return pending
 
     def _cpu_used(self, processes: dict[int, DiscoveredProcess]) -> dict[int, float]:
@@ -109,7 +110,7 @@ class RuntimeCoordinator:
         try:
             uptime = uptime_ticks(self.catalog.proc_root)
         except (OSError, ValueError, IndexError):
-            return {p.pid: self.idle_ticks for p in candidates}  # no clock: nobody is judged idle
+            return {p.pid: self.cpu.cycle_ticks for p in candidates}  # no clock: as if all were busy
         return self.cpu.usage(candidates, self.catalog.cpu_ticks, uptime)
 
     def results(self, pending: PendingCycle, timeout: float) -> dict[int, RuntimeResult]:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import configargparse
 
-from gprofiler.profilers.python.profiler import parse_pyspy_raw, pyspy_argv, pyspy_error
+from gprofiler.profilers.python.profiler import parse_pyspy_raw, pyspy_argv, pyspy_error, sampling_rate
 from gprofiler.profilers.python.versions import (
     PackageVersions,
     packages_dir,
@@ -81,3 +81,13 @@ def test_versions_of_packages_installed_here() -> None:
     if "/site-packages/" not in stdlib_file and "/dist-packages/" not in stdlib_file:
         assert stack[2] == f"join ({stdlib_file}:5 [standard-library=={version}])_[p]"
     assert stack[3] == "main (/srv/app.py:1)_[p]"
+
+
+def test_pyspy_rate_follows_the_cpu_a_process_used() -> None:
+    assert sampling_rate(11, 1.0) == 11  # a core of its own: the full rate
+    assert sampling_rate(11, 3.5) == 11  # several cores: never above it
+    assert sampling_rate(11, 0.5) == 11  # twice the samples perf takes of it
+    assert sampling_rate(11, 0.25) == 6
+    assert sampling_rate(11, 0.04) == 1  # one of 50 sharing two cores
+    assert sampling_rate(11, 0.0) == 1
+    assert sampling_rate(50, 0.3) == 30

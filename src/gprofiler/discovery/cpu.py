@@ -33,6 +33,7 @@ class CpuTracker:
 
     def __init__(self, cycle_seconds: float) -> None:
         self.cycle_seconds = cycle_seconds
+        self.cycle_ticks = cycle_seconds * CLOCK_TICKS
         self._previous: dict[tuple[int, int], tuple[int, float]] = {}  # (pid, start) -> (ticks, uptime)
 
     def usage(
@@ -42,7 +43,7 @@ class CpuTracker:
         then, its average since it started over one cycle. `uptime` is in clock ticks."""
         used: dict[int, float] = {}
         seen: dict[tuple[int, int], tuple[int, float]] = {}
-        cycle_ticks = self.cycle_seconds * CLOCK_TICKS
+        cycle_ticks = self.cycle_ticks
         for process in processes:
             ticks = cpu_ticks.get(process.pid)
             if ticks is None:

@@ -1,6 +1,7 @@
 """What a runtime profiler (py-spy for Python, ...) looks like to the agent."""
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -70,8 +71,9 @@ class RuntimeProfiler:
         """Whether a process of its runtime is one it can profile (asked before choosing the busiest)."""
         return True
 
-    def begin_cycle(self, processes: list[DiscoveredProcess]) -> RuntimeCycle:
-        """Start profiling these processes (all of this runtime) for one cycle."""
+    def begin_cycle(self, processes: list[DiscoveredProcess], cpu: Mapping[int, float]) -> RuntimeCycle:
+        """Start profiling these processes for one cycle. `cpu`: the share of one core each used
+        over the last cycle (1.0: a whole core; see discovery/cpu.py)."""
         return NoResults()
 
     def rewrite_perf_stacks(self, process: DiscoveredProcess, counts: StackCounts) -> StackCounts:

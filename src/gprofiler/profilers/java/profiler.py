@@ -20,6 +20,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -155,7 +156,7 @@ class JavaProfiler(RuntimeProfiler):
     def samples_idle(self) -> bool:
         return self.native_samples  # JFR's native method samples include threads waiting in native code
 
-    def begin_cycle(self, processes: list[DiscoveredProcess]) -> "JavaCycle":
+    def begin_cycle(self, processes: list[DiscoveredProcess], cpu: Mapping[int, float]) -> "JavaCycle":
         self.cycle += 1
         runs = [(process, self._pool.submit(self._start_one, process, self.cycle)) for process in processes]
         return JavaCycle(self, runs)

@@ -16,6 +16,7 @@ import os
 import re
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
@@ -90,7 +91,7 @@ class NodeProfiler(RuntimeProfiler):
     def rewrite_perf_stacks(self, process: DiscoveredProcess, counts: StackCounts) -> StackCounts:
         return mark_js_frames(counts)
 
-    def begin_cycle(self, processes: list[DiscoveredProcess]) -> NoResults:
+    def begin_cycle(self, processes: list[DiscoveredProcess], cpu: Mapping[int, float]) -> NoResults:
         if self._pool is not None:
             for process in processes:
                 if process.info.key not in self._tried:

@@ -1,12 +1,14 @@
 """Python processes through py-spy: one non-blocking `py-spy record` per process and cycle."""
 
 import logging
+import math
 import os
 import shutil
 import signal
 import subprocess
 import sysconfig
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +68,14 @@ def pyspy_argv(
 def parse_pyspy_raw(text: str, comm: str) -> StackCounts:
     """py-spy's raw output (`frame;frame;... count`, root first) as stacks under `comm`."""
     return parse_tool_output(text, comm, lambda frame: frame + PYTHON_SUFFIX)
+
+
+def sampling_rate(rate: int, cpu_share: float) -> int:
+    """py-spy's rate for a process that used `cpu_share` of a core: twice the samples perf is
+    expected to take of it (its stacks are scaled to perf's count anyway), at most `rate`, at least
+    1 Hz. A process with a core to itself is sampled at the full rate; one of 50 sharing two cores
+    at 1 Hz, which costs a twentieth of the full rate."""
+    return max(1, min(rate, math.ceil(2 * rate * cpu_share)))
 
 
 def pyspy_error(stderr: str) -> str:
@@ -193,16 +203,17 @@ class PySpyProfiler(RuntimeProfiler):
     def wants(self, process: DiscoveredProcess) -> bool:
         return process.info.key not in self.not_python
 
-    def begin_cycle(self, processes: list[DiscoveredProcess]) -> PySpyCycle:
+    def begin_cycle(self, processes: list[DiscoveredProcess], cpu: Mapping[int, float]) -> PySpyCycle:
         """py-spy on each of these processes (the coordinator chose them: the busiest, up to
-        --python-max-processes)."""
+        --python-max-processes), each at a rate that follows the CPU it used (`sampling_rate`)."""
         duration = self.context.duration
         runs = []
         for process in processes:
             output = self.context.workdir / f"pyspy.{process.pid}.{process.info.start_time}.txt"
             in_own_pid_namespace = process.info.nspid != process.pid
+            rate = self.rate if self.idle else sampling_rate(self.rate, cpu.get(process.pid, 1.0))
             argv = pyspy_argv(
-                self.pyspy, process.pid, self.rate, duration, output, self.idle, in_own_pid_namespace
+                self.pyspy, process.pid, rate, duration, output, self.idle, in_own_pid_namespace
             )
             try:
                 child = ChildProcess(argv, stdout=subprocess.DEVNULL, die_with_parent=False)  # ends by itself
