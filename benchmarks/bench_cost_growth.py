@@ -71,14 +71,15 @@ class Cost:
     own: float
     tools: float
     perf_script: float  # seconds per cycle, from the agent's log
-    profiled: float  # processes given to runtime profilers per cycle, from the agent's log
+    profiled: float  # processes given to runtime profilers per cycle, from the agent's log (-1: not logged)
 
     @property
     def whole(self) -> float:
         return self.own + self.tools
 
 
-_CYCLE = re.compile(r"runtime profilers on (\d+) processes.*perf script ([0-9.]+)s")
+_SCRIPT = re.compile(r"INFO: gprofiler.loop: cycle \d+: .*perf script ([0-9.]+)s")
+_PROFILED = re.compile(r"runtime profilers on (\d+) processes")  # not logged before issue 17
 
 
 def measure(size: int, args: argparse.Namespace, directory: Path, classes: Path | None) -> Cost:
@@ -103,13 +104,15 @@ def measure(size: int, args: argparse.Namespace, directory: Path, classes: Path 
         finally:
             agent.send_signal(signal.SIGTERM)
             agent.wait(timeout=60)
-    cycles = [(int(n), float(s)) for n, s in _CYCLE.findall(log.read_text())[1:]] or [(0, 0.0)]
+    text = log.read_text()
+    scripts = [float(seconds) for seconds in _SCRIPT.findall(text)[1:]] or [0.0]
+    profiled = [int(count) for count in _PROFILED.findall(text)[1:]] or [-1]
     per_minute = 60 / elapsed
     return Cost(
         (after[0] - before[0]) * per_minute,
         (after[1] - before[1]) * per_minute,
-        sum(s for _, s in cycles) / len(cycles),
-        sum(n for n, _ in cycles) / len(cycles),
+        sum(scripts) / len(scripts),
+        sum(profiled) / len(profiled),
     )
 
 

@@ -31,6 +31,43 @@ def find_perf(explicit_path: str | None) -> str:
     return found
 
 
-def perf_script_argv(perf: str, data: Path) -> list[str]:
-    """The `perf script` command line whose output `collapse_perf_script` expects."""
-    return [perf, "script", "-F", "comm,pid,tid,ip,sym,dso", "--no-inline", "-i", str(data)]
+def perf_script_argv(perf: str, data: Path, kallsyms: Path | None = None) -> list[str]:
+    """The `perf script` command line whose output `collapse_perf_script` expects; with `kallsyms`,
+    kernel symbols are read from that copy of /proc/kallsyms (see `KallsymsCopy`)."""
+    argv = [perf, "script", "-F", "comm,pid,tid,ip,sym,dso", "--no-inline", "-i", str(data)]
+    return [*argv, "--kallsyms", str(kallsyms)] if kallsyms is not None else argv
+
+
+class KallsymsCopy:
+    """A copy of /proc/kallsyms for `perf script --kallsyms`, made again only when the kernel's
+    modules change or `max_age` seconds have passed (symbols of BPF programs come and go too).
+
+    The kernel formats /proc/kallsyms (~120,000 lines) anew on every read, and `perf script` reads
+    it once per run: reading a file instead halves `perf script`'s CPU for a typical cycle (measured:
+    123 -> 66 ms), with identical output. The copy lives in the agent's private work directory."""
+
+    def __init__(self, directory: Path, proc_root: Path = Path("/proc"), max_age: float = 600.0) -> None:
+        self.path = directory / "kallsyms"
+        self._proc_root = proc_root
+        self._max_age = max_age
+        self._modules: bytes | None = None
+        self._made = 0.0
+
+    def current(self, now: float) -> Path | None:
+        """The copy, made again if stale; None if /proc/kallsyms cannot be read (perf reads it then)."""
+        try:
+            modules = (self._proc_root / "modules").read_bytes()
+        except OSError:
+            modules = b""  # a kernel built without loadable modules
+        try:
+            if modules != self._modules or now - self._made > self._max_age:
+                temporary = self.path.with_name(self.path.name + ".tmp")
+                with open(temporary, "wb") as copy:
+                    os.fchmod(copy.fileno(), 0o600)
+                    copy.write((self._proc_root / "kallsyms").read_bytes())
+                os.replace(temporary, self.path)
+                self._modules, self._made = modules, now
+        except OSError:
+            self._modules = None
+            return None
+        return self.path

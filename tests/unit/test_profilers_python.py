@@ -5,7 +5,7 @@ from pathlib import Path
 
 import configargparse
 
-from gprofiler.profilers.python.profiler import parse_pyspy_raw, pyspy_argv, pyspy_error, sampling_rate
+from gprofiler.profilers.python.profiler import parse_pyspy_raw, pyspy_argv, pyspy_error, sampling_plan
 from gprofiler.profilers.python.versions import (
     PackageVersions,
     packages_dir,
@@ -83,11 +83,12 @@ def test_versions_of_packages_installed_here() -> None:
     assert stack[3] == "main (/srv/app.py:1)_[p]"
 
 
-def test_pyspy_rate_follows_the_cpu_a_process_used() -> None:
-    assert sampling_rate(11, 1.0) == 11  # a core of its own: the full rate
-    assert sampling_rate(11, 3.5) == 11  # several cores: never above it
-    assert sampling_rate(11, 0.5) == 11  # twice the samples perf takes of it
-    assert sampling_rate(11, 0.25) == 6
-    assert sampling_rate(11, 0.04) == 1  # one of 50 sharing two cores
-    assert sampling_rate(11, 0.0) == 1
-    assert sampling_rate(50, 0.3) == 30
+def test_pyspy_sampling_follows_the_cpu_a_process_used() -> None:
+    assert sampling_plan(11, 60, 1.0) == (11, 60)  # a core of its own: the full rate, all the cycle
+    assert sampling_plan(11, 60, 3.5) == (11, 60)  # several cores: never above the rate
+    assert sampling_plan(11, 60, 0.5) == (6, 60)
+    assert sampling_plan(11, 60, 0.1) == (2, 60)
+    assert sampling_plan(11, 60, 0.036) == (1, 24)  # one of 50 sharing two cores: 24 samples
+    assert sampling_plan(11, 60, 0.002) == (1, 10)  # at least MIN_SAMPLES
+    assert sampling_plan(11, 5, 0.002) == (1, 5)  # never past the cycle
+    assert sampling_plan(50, 60, 0.3) == (15, 60)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from gprofiler.argtypes import positive_integer
 from gprofiler.discovery.procfs import is_running
-from gprofiler.perf_tool import PerfError, find_perf, perf_script_argv
+from gprofiler.perf_tool import KallsymsCopy, PerfError, find_perf, perf_script_argv
 from gprofiler.profilers.base import ProfilerContext
 from gprofiler.profilers.perf.record import PerfRecorder, RecordOptions, VdsoTempFiles, may_leave_vdso_copies
 from gprofiler.profilers.registry import ProfilerSpec, option
@@ -94,6 +94,7 @@ class PerfProfiler:
         self._pids = pids
         self._frame_cache = FrameCache()
         self._workdir = workdir
+        self._kallsyms = KallsymsCopy(workdir)
         self._follow = follow
         self._targets: dict[int, int] = {}  # follow mode: pid -> start time of what perf records
         self._generation = 0
@@ -213,7 +214,7 @@ class PerfProfiler:
             with (
                 self._vdso_copies.around_run(),
                 stream_stdout(
-                    perf_script_argv(self.perf, dump),
+                    perf_script_argv(self.perf, dump, self._kallsyms.current(time.monotonic())),
                     timeout=self._script_timeout,
                     stop_event=self._stop_event,
                 ) as output,

@@ -70,12 +70,20 @@ def parse_pyspy_raw(text: str, comm: str) -> StackCounts:
     return parse_tool_output(text, comm, lambda frame: frame + PYTHON_SUFFIX)
 
 
-def sampling_rate(rate: int, cpu_share: float) -> int:
-    """py-spy's rate for a process that used `cpu_share` of a core: twice the samples perf is
-    expected to take of it (its stacks are scaled to perf's count anyway), at most `rate`, at least
-    1 Hz. A process with a core to itself is sampled at the full rate; one of 50 sharing two cores
-    at 1 Hz, which costs a twentieth of the full rate."""
-    return max(1, min(rate, math.ceil(2 * rate * cpu_share)))
+MIN_SAMPLES = 10  # a process busy enough to profile gets at least this many py-spy samples
+
+
+def sampling_plan(rate: int, duration: int, cpu_share: float) -> tuple[int, int]:
+    """py-spy's (rate, seconds) for a process that used `cpu_share` of a core: about the samples
+    perf is expected to take of it (its stacks are scaled to perf's count anyway), so py-spy's cost
+    follows the CPU the process uses. A process with a core to itself is sampled at the full rate
+    for the whole cycle; below 1 Hz's worth, py-spy samples at 1 Hz for part of the cycle (at least
+    MIN_SAMPLES seconds): one of 50 processes sharing two cores takes 24 samples in the first 24
+    seconds of a 60-second cycle instead of 660 over all of it."""
+    wanted = cpu_share * rate  # samples per second
+    if wanted >= 1:
+        return min(rate, math.ceil(wanted)), duration
+    return 1, min(duration, max(MIN_SAMPLES, math.ceil(wanted * duration)))
 
 
 def pyspy_error(stderr: str) -> str:
@@ -205,16 +213,18 @@ class PySpyProfiler(RuntimeProfiler):
 
     def begin_cycle(self, processes: list[DiscoveredProcess], cpu: Mapping[int, float]) -> PySpyCycle:
         """py-spy on each of these processes (the coordinator chose them: the busiest, up to
-        --python-max-processes), each at a rate that follows the CPU it used (`sampling_rate`)."""
+        --python-max-processes), each sampled as much as the CPU it used calls for (`sampling_plan`)."""
         duration = self.context.duration
         runs = []
         for process in processes:
             output = self.context.workdir / f"pyspy.{process.pid}.{process.info.start_time}.txt"
             in_own_pid_namespace = process.info.nspid != process.pid
-            rate = self.rate if self.idle else sampling_rate(self.rate, cpu.get(process.pid, 1.0))
-            argv = pyspy_argv(
-                self.pyspy, process.pid, rate, duration, output, self.idle, in_own_pid_namespace
+            rate, seconds = (
+                (self.rate, duration)
+                if self.idle
+                else sampling_plan(self.rate, duration, cpu.get(process.pid, 1.0))
             )
+            argv = pyspy_argv(self.pyspy, process.pid, rate, seconds, output, self.idle, in_own_pid_namespace)
             try:
                 child = ChildProcess(argv, stdout=subprocess.DEVNULL, die_with_parent=False)  # ends by itself
                 runs.append(_Run(process, output, child))
