@@ -61,13 +61,22 @@ class KallsymsCopy:
             modules = b""  # a kernel built without loadable modules
         try:
             if modules != self._modules or now - self._made > self._max_age:
+                symbols = (self._proc_root / "kallsyms").read_bytes()
                 temporary = self.path.with_name(self.path.name + ".tmp")
-                with open(temporary, "wb") as copy:
-                    os.fchmod(copy.fileno(), 0o600)
-                    copy.write((self._proc_root / "kallsyms").read_bytes())
-                os.replace(temporary, self.path)
+                try:
+                    with open(temporary, "wb") as copy:
+                        os.fchmod(copy.fileno(), 0o600)
+                        copy.write(symbols)
+                    os.replace(temporary, self.path)
+                except OSError:
+                    temporary.unlink(missing_ok=True)
+                    raise
                 self._modules, self._made = modules, now
         except OSError:
             self._modules = None
             return None
         return self.path
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+        self._modules = None

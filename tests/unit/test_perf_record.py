@@ -78,6 +78,8 @@ def test_kallsyms_copy_is_private_and_made_again_when_modules_change(tmp_path: P
     assert copy.current(now=710.0) is not None
     (proc / "kallsyms").unlink()
     assert copy.current(now=2000.0) is None  # unreadable: perf reads /proc/kallsyms itself then
+    copy.remove()
+    assert list(work.iterdir()) == []
 
 
 def test_kallsyms_copy_of_this_machine_and_perf_scripts_argv(tmp_path: Path) -> None:

@@ -248,6 +248,7 @@ class PerfProfiler:
     def stop(self) -> None:
         for recorder in self.recorders:
             recorder.stop()
+        self._kallsyms.remove()
 
 
 def build_perf(context: ProfilerContext, mode: str, options: PerfOptions) -> PerfProfiler:
