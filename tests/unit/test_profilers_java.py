@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from gprofiler.discovery.appids import application_id
@@ -11,7 +13,7 @@ from gprofiler.profilers.java.jfr_session import (
     period_ms,
     start_command,
 )
-from gprofiler.profilers.java.profiler import selected_flags
+from gprofiler.profilers.java.profiler import remove_stale_outputs, selected_flags
 
 
 def test_attach_request_and_reply() -> None:
@@ -88,3 +90,25 @@ def test_java_detection_and_app_id() -> None:
         application_id(JAVA, "/usr/bin/java", ["java", "-m", "shop/com.shop.Main"], "/")
         == "java: shop/com.shop.Main"
     )
+
+
+def test_recording_files_of_dead_agents_are_removed_and_nothing_else(tmp_path: Path) -> None:
+    stale = ["gprofiler-111-222-1.jfr", "gprofiler-111-222-1.jfc", "gprofiler-111-222-3.collapsed"]
+    kept = [
+        "gprofiler-999-222-1.jfr",
+        "gprofiler-111-222.jfr",
+        "other-111-222-1.jfr",
+        "gprofiler-111-2-1.jfr.x",
+    ]
+    for name in stale + kept:
+        (tmp_path / name).write_text("x")
+    (tmp_path / "gprofiler-111-5-1.jfr").mkdir()  # not a regular file
+    target = tmp_path / "elsewhere"
+    target.write_text("keep")
+    (tmp_path / "gprofiler-111-6-1.jfr").symlink_to(target)  # a link is removed, never followed
+    assert remove_stale_outputs(tmp_path, own_pid=999) == 3
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        [*kept, "gprofiler-111-5-1.jfr", "gprofiler-111-6-1.jfr", "elsewhere"]
+    )
+    assert target.read_text() == "keep"
+    assert remove_stale_outputs(tmp_path / "missing", own_pid=999) == 0

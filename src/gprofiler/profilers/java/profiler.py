@@ -18,6 +18,7 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -116,6 +117,31 @@ class JavaOptions:
     )
 
 
+_OUTPUT_NAME = re.compile(r"gprofiler-(\d+)-\d+-\d+\.(?:jfr|jfc|collapsed)")
+
+
+def remove_stale_outputs(directory: Path, own_pid: int) -> int:
+    """Delete the recording files (`gprofiler-<agent pid>-<jvm pid>-<cycle>.jfr`, `.jfc`,
+    `.collapsed`) of earlier agents in a JVM-side /tmp: a recording whose stop failed (a JVM too
+    starved to answer) ends by its duration later and writes its file when no agent waits for it.
+    Only one agent runs at a time, so another agent's PID in the name means a dead agent. Regular
+    files only; nothing is followed."""
+    removed = 0
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return 0
+    for entry in entries:
+        match = _OUTPUT_NAME.fullmatch(entry.name)
+        if match is None or int(match.group(1)) == own_pid:
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+                removed += 1
+    return removed
+
+
 class JavaProfiler(RuntimeProfiler):
     name = "java"
     runtime = JAVA
@@ -152,6 +178,9 @@ class JavaProfiler(RuntimeProfiler):
         if self.mode == "ap" and self.ap_library is None:
             raise ProfilerUnavailableError("--java-mode ap needs --java-async-profiler-path")
         logger.info("Java profiling with %s", "async-profiler" if self.mode == "ap" else "JFR")
+        removed = remove_stale_outputs(Path("/tmp"), os.getpid())
+        if removed:
+            logger.info("removed %d recording files earlier agents left in /tmp", removed)
 
     def samples_idle(self) -> bool:
         return self.native_samples  # JFR's native method samples include threads waiting in native code
