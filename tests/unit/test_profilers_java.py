@@ -93,10 +93,10 @@ def test_java_detection_and_app_id() -> None:
 
 
 def test_recording_files_of_dead_agents_are_removed_and_nothing_else(tmp_path: Path) -> None:
-    stale = ["gprofiler-111-222-1.jfr", "gprofiler-111-222-1.jfc", "gprofiler-111-222-3.collapsed"]
+    stale = ["gprofiler-111-222-1.jfr", "gprofiler-111-222.jfc", "gprofiler-111-222-3.collapsed"]
     kept = [
         "gprofiler-999-222-1.jfr",
-        "gprofiler-111-222.jfr",
+        "gprofiler-111.jfr",
         "other-111-222-1.jfr",
         "gprofiler-111-2-1.jfr.x",
     ]
@@ -105,7 +105,7 @@ def test_recording_files_of_dead_agents_are_removed_and_nothing_else(tmp_path: P
     (tmp_path / "gprofiler-111-5-1.jfr").mkdir()  # not a regular file
     target = tmp_path / "elsewhere"
     target.write_text("keep")
-    (tmp_path / "gprofiler-111-6-1.jfr").symlink_to(target)  # a link is removed, never followed
+    (tmp_path / "gprofiler-111-6-1.jfr").symlink_to(target)  # a link is left alone, never followed
     assert remove_stale_outputs(tmp_path, own_pid=999) == 3
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
         [*kept, "gprofiler-111-5-1.jfr", "gprofiler-111-6-1.jfr", "elsewhere"]

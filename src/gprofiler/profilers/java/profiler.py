@@ -117,15 +117,15 @@ class JavaOptions:
     )
 
 
-_OUTPUT_NAME = re.compile(r"gprofiler-(\d+)-\d+-\d+\.(?:jfr|jfc|collapsed)")
+_OUTPUT_NAME = re.compile(r"gprofiler-(\d+)-\d+(?:-\d+)?\.(?:jfr|jfc|collapsed)")
 
 
 def remove_stale_outputs(directory: Path, own_pid: int) -> int:
-    """Delete the recording files (`gprofiler-<agent pid>-<jvm pid>-<cycle>.jfr`, `.jfc`,
-    `.collapsed`) of earlier agents in a JVM-side /tmp: a recording whose stop failed (a JVM too
-    starved to answer) ends by its duration later and writes its file when no agent waits for it.
-    Only one agent runs at a time, so another agent's PID in the name means a dead agent. Regular
-    files only; nothing is followed."""
+    """Delete the recording files (`gprofiler-<agent pid>-<jvm pid>-<cycle>.jfr`, `.collapsed`, and
+    the settings `gprofiler-<agent pid>-<jvm pid>.jfc`) of earlier agents in a JVM-side /tmp: a
+    recording whose stop failed (a JVM too starved to answer) ends by its duration later and writes
+    its file when no agent waits for it. Only one agent runs at a time, so another agent's PID in the
+    name means a dead agent. Regular files only; links are left alone."""
     removed = 0
     try:
         entries = list(os.scandir(directory))
