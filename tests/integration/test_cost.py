@@ -40,7 +40,7 @@ def test_only_the_busy_python_process_gets_pyspy(agent: AgentFiles, tmp_path: Pa
         time.sleep(3)  # the idle ones' start-up is a small part of their life by now
         process = agent.start("-c", "-d", "3")
         try:
-            wait_for(lambda: len(agent.profiles()) >= 4, 90, "four cycles")
+            wait_for(lambda: len(agent.profiles()) >= 5, 90, "five cycles")
         finally:
             process.terminate()
             _, stderr = process.communicate(timeout=30)
@@ -51,8 +51,13 @@ def test_only_the_busy_python_process_gets_pyspy(agent: AgentFiles, tmp_path: Pa
         assert chosen <= 5, cycles  # the busy one, and whatever else happens to run on the machine
         assert idle >= IDLE_PROCESSES, cycles
         assert over_cap == 0, cycles
-    for path in agent.profiles()[:4]:
-        assert any(frame.startswith("gp_leaf") for frame in _python_frames(path, busy)), path.name
+    # From the second cycle on: the first one starts while the 100 idle interpreters are still
+    # settling, and the busy one was judged by its first seconds only.
+    for path in agent.profiles()[1:5]:
+        assert any(frame.startswith("gp_leaf") for frame in _python_frames(path, busy)), (
+            path.name,
+            agent.log.read_text()[-3000:],
+        )
 
 
 def _python_frames(path: Path, script: Path) -> set[str]:
