@@ -7,6 +7,7 @@ The loop gathers the inputs (perf's snapshot, the runtime profilers' results, di
 container names, metadata, metrics) and hands the result to the sinks.
 """
 
+import dataclasses
 import logging
 import random
 from collections.abc import Callable, Mapping
@@ -99,16 +100,7 @@ def pods_in(profile: CycleProfile) -> list[tuple[str, str]]:
 def with_pod_labels(profile: CycleProfile, labels: Mapping[str, Mapping[str, str]]) -> CycleProfile:
     """The profile with `k8s_pod_labels` ({"namespace/pod": labels}) in its header's metadata."""
     header = {**profile.header, "metadata": {**profile.header["metadata"], "k8s_pod_labels": dict(labels)}}
-    return CycleProfile(
-        profile.start_time,
-        profile.end_time,
-        header,
-        profile.stacks,
-        profile.container_of,
-        profile.app_index_of,
-        profile.hostname,
-        profile.metrics,
-    )
+    return dataclasses.replace(profile, header=header)
 
 
 def _merged(cycle: CycleInput, rules: CycleRules, rng: random.Random) -> PidStacks:

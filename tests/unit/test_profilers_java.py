@@ -11,9 +11,10 @@ from gprofiler.profilers.java.jfr_session import (
     jfr_supported,
     parse_jdk_version,
     period_ms,
+    remove_stale_outputs,
     start_command,
 )
-from gprofiler.profilers.java.profiler import remove_stale_outputs, selected_flags
+from gprofiler.profilers.java.profiler import selected_flags
 
 
 def test_attach_request_and_reply() -> None:

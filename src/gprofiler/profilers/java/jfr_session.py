@@ -11,6 +11,7 @@ import contextlib
 import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from gprofiler.discovery.rootfs import open_in_root, read_in_root, unlink_in_root
 from gprofiler.profilers.java.attach import JvmTarget, jcmd
@@ -128,3 +129,28 @@ def start_recording(
     finally:
         remove_file(target, settings, host_visible)  # read by JFR.start; no longer needed
     return JfrRecording(target, name, filename, host_visible)
+
+
+_OUTPUT_NAME = re.compile(r"gprofiler-(\d+)-\d+(?:-\d+)?\.(?:jfr|jfc|collapsed)")
+
+
+def remove_stale_outputs(directory: Path, own_pid: int) -> int:
+    """Delete the recording files (`gprofiler-<agent pid>-<jvm pid>-<cycle>.jfr`, `.collapsed`, and
+    the settings `gprofiler-<agent pid>-<jvm pid>.jfc`) of earlier agents in a JVM-side /tmp: a
+    recording whose stop failed (a JVM too starved to answer) ends by its duration later and writes
+    its file when no agent waits for it. Only one agent runs at a time, so another agent's PID in the
+    name means a dead agent. Regular files only; links are left alone."""
+    removed = 0
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return 0
+    for entry in entries:
+        match = _OUTPUT_NAME.fullmatch(entry.name)
+        if match is None or int(match.group(1)) == own_pid:
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+                removed += 1
+    return removed

@@ -18,7 +18,6 @@ import contextlib
 import functools
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Mapping
@@ -41,6 +40,7 @@ from gprofiler.profilers.java.jfr_session import (
     JfrRecording,
     jfr_supported,
     parse_jdk_version,
+    remove_stale_outputs,
     shares_our_mount_namespace,
     start_recording,
 )
@@ -115,31 +115,6 @@ class JavaOptions:
     line_numbers: bool = option(
         False, "--java-line-numbers", help="Add line numbers to Java frames (Class.method:42)"
     )
-
-
-_OUTPUT_NAME = re.compile(r"gprofiler-(\d+)-\d+(?:-\d+)?\.(?:jfr|jfc|collapsed)")
-
-
-def remove_stale_outputs(directory: Path, own_pid: int) -> int:
-    """Delete the recording files (`gprofiler-<agent pid>-<jvm pid>-<cycle>.jfr`, `.collapsed`, and
-    the settings `gprofiler-<agent pid>-<jvm pid>.jfc`) of earlier agents in a JVM-side /tmp: a
-    recording whose stop failed (a JVM too starved to answer) ends by its duration later and writes
-    its file when no agent waits for it. Only one agent runs at a time, so another agent's PID in the
-    name means a dead agent. Regular files only; links are left alone."""
-    removed = 0
-    try:
-        entries = list(os.scandir(directory))
-    except OSError:
-        return 0
-    for entry in entries:
-        match = _OUTPUT_NAME.fullmatch(entry.name)
-        if match is None or int(match.group(1)) == own_pid:
-            continue
-        with contextlib.suppress(OSError):
-            if entry.is_file(follow_symlinks=False):
-                os.unlink(entry.path)
-                removed += 1
-    return removed
 
 
 class JavaProfiler(RuntimeProfiler):
