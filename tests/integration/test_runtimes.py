@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -231,3 +232,35 @@ def test_pids_limits_the_runtime_profilers_too(agent: AgentFiles, tmp_path: Path
     assert _python_chain_share(profile.of_app(str(wanted))) > 0.8
     assert not profile.of_app(str(other))
     assert {stack[1] for stack in profile.stacks} == {"python3"}
+
+
+def test_overlapping_python_cycles_each_read_their_own_pyspy_output(tmp_path: Path) -> None:
+    """The next cycle's py-spy starts before this cycle's output is read, and can finish before
+    (a process with a small share of a core is sampled for 10 s of a 60 s cycle): under load, with
+    a slow cycle, the two runs once shared a file name, so one cycle read the other's samples and
+    deleted them, and the other got "py-spy: no output"."""
+    from gprofiler.discovery.catalog import ProcessCatalog
+    from gprofiler.profilers.base import ProfilerContext
+    from gprofiler.profilers.python.profiler import PySpyProfiler, PythonOptions
+
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    context = ProfilerContext(
+        frequency=11, duration=1, stop_event=threading.Event(), workdir=workdir, proc_root=Path("/proc")
+    )
+    profiler = PySpyProfiler(context, "pyspy", PythonOptions())
+    profiler.start()
+    with running(PYTHON, TARGETS / "busy.py", "60") as target:
+        process = ProcessCatalog().lookup(target.pid)
+        assert process is not None
+        cycles = []
+        for _ in range(2):
+            cycle = profiler.begin_cycle([process], {target.pid: 1.0})
+            runs = cycle.runs
+            wait_for(lambda: not any(run.child.is_running() for run in runs), 30, "py-spy to finish")
+            cycles.append(cycle)
+        results = [cycle.results(timeout=30)[target.pid] for cycle in cycles]
+    for result in results:
+        assert result.error is None and result.stacks
+        assert any("gp_leaf" in ";".join(stack) for stack in result.stacks), result.stacks
+    assert not list(workdir.iterdir())

@@ -191,6 +191,7 @@ class PySpyProfiler(RuntimeProfiler):
         self.pyspy = ""
         self.versions = PackageVersions(context.proc_root)
         self.not_python: set[tuple[int, int]] = set()
+        self.cycles = 0  # names each cycle's output files: cycles overlap (see begin_cycle)
 
     def start(self) -> None:
         self.pyspy = find_pyspy(self._explicit_path)
@@ -216,8 +217,12 @@ class PySpyProfiler(RuntimeProfiler):
         --python-max-processes), each sampled as much as the CPU it used calls for (`sampling_plan`)."""
         duration = self.context.duration
         runs = []
+        # The next cycle's py-spys start before this one's output is read, and a short run can end
+        # before that: each cycle's files have their own names, or one cycle would read (and delete)
+        # the next one's.
+        self.cycles += 1
         for process in processes:
-            output = self.context.workdir / f"pyspy.{process.pid}.{process.info.start_time}.txt"
+            output = self.context.workdir / f"pyspy.{process.pid}.{process.info.start_time}.{self.cycles}.txt"
             in_own_pid_namespace = process.info.nspid != process.pid
             rate, seconds = (
                 (self.rate, duration)
