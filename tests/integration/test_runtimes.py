@@ -1,5 +1,6 @@
 """Python, Node.js and Go processes profiled in their own language and merged with perf."""
 
+import functools
 import os
 import re
 import shutil
@@ -8,6 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tests.integration.conftest import (
     PYTHON,
@@ -17,6 +19,9 @@ from tests.integration.conftest import (
     running,
     wait_for,
 )
+
+if TYPE_CHECKING:
+    from gprofiler.profilers.python.profiler import PySpyCycle
 
 PY_CHAIN = ("gp_outer", "gp_middle", "gp_leaf")
 
@@ -234,6 +239,10 @@ def test_pids_limits_the_runtime_profilers_too(agent: AgentFiles, tmp_path: Path
     assert {stack[1] for stack in profile.stacks} == {"python3"}
 
 
+def _pyspy_done(cycle: "PySpyCycle") -> bool:
+    return not any(run.child.is_running() for run in cycle.runs)
+
+
 def test_overlapping_python_cycles_each_read_their_own_pyspy_output(tmp_path: Path) -> None:
     """The next cycle's py-spy starts before this cycle's output is read, and can finish before
     (a process with a small share of a core is sampled for 10 s of a 60 s cycle): under load, with
@@ -256,8 +265,7 @@ def test_overlapping_python_cycles_each_read_their_own_pyspy_output(tmp_path: Pa
         cycles = []
         for _ in range(2):
             cycle = profiler.begin_cycle([process], {target.pid: 1.0})
-            runs = cycle.runs
-            wait_for(lambda: not any(run.child.is_running() for run in runs), 30, "py-spy to finish")
+            wait_for(functools.partial(_pyspy_done, cycle), 30, "py-spy's end")
             cycles.append(cycle)
         results = [cycle.results(timeout=30)[target.pid] for cycle in cycles]
     for result in results:
