@@ -69,13 +69,14 @@ class Cost:
     """CPU seconds per minute after the first cycle: the agent's own and its tools'."""
 
     own: float
-    tools: float
+    reaped: float  # tools that ended: perf script, py-spy
+    live: float  # tools still running at the end: perf record
     perf_script: float  # seconds per cycle, from the agent's log
     profiled: float  # processes given to runtime profilers per cycle, from the agent's log (-1: not logged)
 
     @property
     def whole(self) -> float:
-        return self.own + self.tools
+        return self.own + self.reaped + self.live
 
 
 _SCRIPT = re.compile(r"INFO: gprofiler.loop: cycle \d+: .*perf script ([0-9.]+)s")
@@ -111,15 +112,16 @@ def measure(size: int, args: argparse.Namespace, directory: Path, classes: Path 
     return Cost(
         (after[0] - before[0]) * per_minute,
         (after[1] - before[1]) * per_minute,
+        (after[2] - before[2]) * per_minute,
         sum(scripts) / len(scripts),
         sum(profiled) / len(profiled),
     )
 
 
-def _cpu(pid: int) -> tuple[float, float]:
-    """(the agent's own CPU seconds, its tools': reaped children and live ones)."""
+def _cpu(pid: int) -> tuple[float, float, float]:
+    """(the agent's own CPU seconds, its reaped children's, its live children's)."""
     own, reaped = cpu_seconds(pid)
-    return own, reaped + sum(sum(cpu_seconds(child)) for child in children(pid))
+    return own, reaped, sum(sum(cpu_seconds(child)) for child in children(pid))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cycles", type=int, default=2, help="measured cycles, after the first")
     parser.add_argument("--mix", choices=("fleet", "idle"), default="fleet")
     parser.add_argument("--agent-src", help="run the agent from this directory (another checkout's src)")
+    parser.add_argument("--keep", action="store_true", help="keep the agents' logs and output")
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",")]
     directory = scratch_dir()
@@ -139,19 +142,25 @@ def main(argv: list[str] | None = None) -> int:
         classes = java_classes(directory) if args.mix == "fleet" else None
         costs = {}
         print(f"{args.mix} mix, -d {args.duration} -f {args.frequency}, {args.cycles} cycles after the first")
-        print("processes  CPU s/min  % of a core  agent  tools  perf script s/cycle  runtime-profiled")
+        print(
+            "processes  CPU s/min  % of a core  agent  tools ended  tools alive  perf script s/cycle"
+            "  runtime-profiled"
+        )
         for size in sizes:
             cost = costs[size] = measure(size, args, directory, classes)
             print(
                 f"{size:9d}  {cost.whole:9.2f}  {100 * cost.whole / 60:11.3f}  {cost.own:5.2f}"
-                f"  {cost.tools:5.2f}  {cost.perf_script:19.2f}  {cost.profiled:16.1f}",
+                f"  {cost.reaped:11.2f}  {cost.live:11.2f}  {cost.perf_script:19.2f}  {cost.profiled:16.1f}",
                 flush=True,
             )
         base = costs[sizes[0]].whole
         for size in sizes[1:]:
             print(f"ratio {size}/{sizes[0]}: {costs[size].whole / base:.2f}x")
     finally:
-        shutil.rmtree(directory, ignore_errors=True)
+        if args.keep:
+            print(f"kept: {directory}")
+        else:
+            shutil.rmtree(directory, ignore_errors=True)
     return 0
 
 

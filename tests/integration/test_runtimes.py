@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+
 from tests.integration.conftest import (
     PYTHON,
     TARGETS,
@@ -21,7 +23,7 @@ from tests.integration.conftest import (
 )
 
 if TYPE_CHECKING:
-    from gprofiler.profilers.python.profiler import PySpyCycle
+    from gprofiler.profilers.python.profiler import PythonCycle
 
 PY_CHAIN = ("gp_outer", "gp_middle", "gp_leaf")
 
@@ -154,7 +156,7 @@ def test_pyspy_missing_drops_only_the_python_profiler(
 ) -> None:
     script = _copy_target(tmp_path, "busy.py", "gp_no_pyspy.py")
     with running(PYTHON, script, "30"), running(busy_fp, "30"):
-        result = agent.run("-d", "3", "--python-pyspy-path", "/nonexistent/py-spy")
+        result = agent.run("-d", "3", "--python-mode", "pyspy", "--python-pyspy-path", "/nonexistent/py-spy")
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if "python profiler unavailable" in line]
     assert len(warnings) == 1 and "py-spy not found" in warnings[0]
@@ -162,6 +164,19 @@ def test_pyspy_missing_drops_only_the_python_profiler(
     assert profile.of_process("gp_busy_fp")
     python = profile.of_app(str(script))
     assert python and not any(frame.endswith("_[p]") for stack in python for frame in stack)
+
+
+def test_pyspy_missing_leaves_the_agents_sampler(agent: AgentFiles, tmp_path: Path) -> None:
+    """--python-mode auto (the default) reads Debian's CPython itself; py-spy is only for the
+    versions it does not read."""
+    script = _copy_target(tmp_path, "busy.py", "gp_no_pyspy_auto.py")
+    with running(PYTHON, script, "30"):
+        result = agent.run("-d", "3", "--python-pyspy-path", "/nonexistent/py-spy")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "py-spy not found" in line]
+    assert len(warnings) == 1 and "left to perf" in warnings[0]
+    python = parse_profile(agent.output / "last_profile.col").of_app(str(script))
+    assert _python_chain_share(python) > 0.8
 
 
 def test_python_exiting_mid_cycle_keeps_its_samples(agent: AgentFiles, tmp_path: Path) -> None:
@@ -176,9 +191,12 @@ def test_python_exiting_mid_cycle_keeps_its_samples(agent: AgentFiles, tmp_path:
     assert not any("Profiling error" in frame for stack in python for frame in stack)
 
 
-def test_python_that_pyspy_cannot_read_gets_an_error_frame(agent: AgentFiles, embedded_python: Path) -> None:
+@pytest.mark.parametrize("mode", ["auto", "pyspy"])
+def test_python_that_pyspy_cannot_read_gets_an_error_frame(
+    agent: AgentFiles, embedded_python: Path, mode: str
+) -> None:
     with running(embedded_python, "30"):
-        result = agent.run("-d", "3")
+        result = agent.run("-d", "3", "--python-mode", mode)
     assert result.returncode == 0, result.stderr
     profile = parse_profile(agent.output / "last_profile.col")
     stacks = profile.of_process("gp_embedded_py")
@@ -186,7 +204,8 @@ def test_python_that_pyspy_cannot_read_gets_an_error_frame(agent: AgentFiles, em
     errors = {stack[0] for stack in stacks}
     assert len(errors) == 1
     (error,) = errors
-    assert error.startswith("[Profiling error: py-spy: ") and "interpreter" in error
+    tool = "python sampler" if mode == "auto" else "py-spy"
+    assert error.startswith(f"[Profiling error: {tool}: ") and "interpreter" in error
     assert any(stack[-1] == "gp_spin" for stack in stacks)  # perf's stacks are kept under the error
 
 
@@ -239,8 +258,8 @@ def test_pids_limits_the_runtime_profilers_too(agent: AgentFiles, tmp_path: Path
     assert {stack[1] for stack in profile.stacks} == {"python3"}
 
 
-def _pyspy_done(cycle: "PySpyCycle") -> bool:
-    return not any(run.child.is_running() for run in cycle.runs)
+def _pyspy_done(cycle: "PythonCycle") -> bool:
+    return not any(run.child.is_running() for run in cycle.pyspy.runs)
 
 
 def test_overlapping_python_cycles_each_read_their_own_pyspy_output(tmp_path: Path) -> None:

@@ -65,7 +65,8 @@ def _mapped_file_handle(proc_root: Path, pid: int, maps: str, wanted: str) -> Pa
     """/proc/PID/map_files/<range> for a mapped path: the exact file, in any mount namespace."""
     for match in _MAPS_LINE.finditer(maps):
         if match.group(2) == wanted:
-            return proc_root / str(pid) / "map_files" / match.group(1)
+            start, end = (int(bound, 16) for bound in match.group(1).split("-"))
+            return proc_root / str(pid) / "map_files" / f"{start:x}-{end:x}"  # maps pads with zeros, this not
     return None
 
 

@@ -108,3 +108,76 @@ def inspect_go_binary(file: BinaryIO) -> GoBinary | None:
         return None
     version = go_version_from_buildinfo(read_section(file, sections[".go.buildinfo"]))
     return GoBinary(version=version, stripped=".symtab" not in sections)
+
+
+_ET_DYN = 3
+_PT_LOAD = 1
+_SHT_DYNSYM = 11
+_MAX_SYMBOL_TABLE = 32 << 20
+
+
+@dataclass(frozen=True)
+class ElfSymbols:
+    """Some symbols of a 64-bit little-endian ELF file, and how to place them in a process:
+    a shared object or PIE (`relocatable`) is loaded at (start of its offset-0 mapping) - `base_vaddr`."""
+
+    values: dict[str, int]
+    relocatable: bool
+    base_vaddr: int
+
+    def address(self, name: str, mapping_start: int) -> int | None:
+        """Where a symbol is in a process that maps this file's offset 0 at `mapping_start`."""
+        value = self.values.get(name)
+        if value is None:
+            return None
+        return mapping_start - self.base_vaddr + value if self.relocatable else value
+
+
+def read_symbols(file: BinaryIO, wanted: set[str]) -> ElfSymbols | None:
+    """The dynamic symbols named in `wanted` (what a process exports: CPython's `_PyRuntime`,
+    PHP's `executor_globals`); None if the file is not a 64-bit little-endian ELF."""
+    try:
+        return _read_symbols(file, wanted)
+    except (OverflowError, ValueError, struct.error):
+        return None
+
+
+def _read_symbols(file: BinaryIO, wanted: set[str]) -> ElfSymbols | None:
+    file.seek(0)
+    header = file.read(64)
+    if len(header) < 64 or header[:4] != _ELF_MAGIC or header[4] != 2 or header[5] != 1:
+        return None
+    e_type, phoff, shoff, phentsize, phnum, shentsize, shnum = struct.unpack_from("<H14xQQ6xHHHH", header, 16)
+    if phnum > _MAX_SECTIONS or shnum > _MAX_SECTIONS or phentsize < 56 or shentsize < 64:
+        return None
+    file.seek(phoff)
+    programs = file.read(phnum * phentsize)
+    base_vaddr = 0
+    for index in range(len(programs) // phentsize):
+        p_type, _, p_offset, p_vaddr = struct.unpack_from("<IIQQ", programs, index * phentsize)
+        if p_type == _PT_LOAD and p_offset == 0:
+            base_vaddr = p_vaddr
+            break
+    file.seek(shoff)
+    table = file.read(shnum * shentsize)
+    count = len(table) // shentsize
+    sections = [struct.unpack_from("<IIQQQQIIQQ", table, i * shentsize) for i in range(count)]
+    values: dict[str, int] = {}
+    for _, sh_type, _, _, offset, size, link, _, _, entsize in sections:
+        if sh_type != _SHT_DYNSYM or link >= len(sections) or entsize < 24 or size > _MAX_SYMBOL_TABLE:
+            continue
+        strings_header = sections[link]
+        if strings_header[5] > _MAX_SYMBOL_TABLE:
+            continue
+        file.seek(offset)
+        symbols = file.read(size)
+        file.seek(strings_header[4])
+        strings = file.read(strings_header[5])
+        encoded = {name.encode(): name for name in wanted}
+        for position in range(0, len(symbols) - entsize + 1, entsize):
+            name_offset, _, _, _, value = struct.unpack_from("<IBBHQ", symbols, position)
+            end = strings.find(b"\0", name_offset)
+            name = encoded.get(strings[name_offset:end] if end >= 0 else b"")
+            if name is not None and value:
+                values[name] = value
+    return ElfSymbols(values, e_type == _ET_DYN, base_vaddr)

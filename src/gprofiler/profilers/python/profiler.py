@@ -1,5 +1,8 @@
-"""Python processes through py-spy: one non-blocking `py-spy record` per process and cycle."""
+"""Python processes: the agent's own sampler (`sampler.py`) for the CPython versions it knows
+(`--python-mode auto`, the default), one non-blocking `py-spy record` per process and cycle for the
+others, and for all with `--python-mode pyspy`."""
 
+import dataclasses
 import logging
 import math
 import os
@@ -18,6 +21,7 @@ from gprofiler.discovery.catalog import DiscoveredProcess
 from gprofiler.discovery.procfs import is_running
 from gprofiler.discovery.runtimes import PYTHON
 from gprofiler.profilers.base import ProfilerContext, ProfilerUnavailableError, RuntimeProfiler, RuntimeResult
+from gprofiler.profilers.python.sampler import InterpreterFinder, SamplerCycle, Target
 from gprofiler.profilers.python.versions import PackageVersions
 from gprofiler.profilers.registry import ProfilerSpec, option
 from gprofiler.runner import ChildProcess, StoppedError, ToolError
@@ -176,6 +180,31 @@ class PythonOptions:
     )
 
 
+class PythonCycle:
+    """A cycle's sampler and py-spy runs; the sampler's stacks get package versions here (py-spy's
+    get them as each run is read)."""
+
+    def __init__(self, profiler: "PySpyProfiler", sampler: SamplerCycle | None, pyspy: PySpyCycle) -> None:
+        self.profiler, self.sampler, self.pyspy = profiler, sampler, pyspy
+
+    def results(self, timeout: float) -> dict[int, RuntimeResult]:
+        deadline = time.monotonic() + timeout
+        results = {}
+        try:
+            if self.sampler is not None:
+                results = self.sampler.results(timeout)
+                for target in self.sampler.targets:
+                    result = results.get(target.process.pid)
+                    if result is not None and result.stacks:
+                        stacks = self.profiler.annotate(target.process, result.stacks)
+                        results[target.process.pid] = dataclasses.replace(result, stacks=stacks)
+                    if target.no_interpreter:
+                        self.profiler.not_python.add(target.process.info.key)
+        finally:
+            results.update(self.pyspy.results(max(0.0, deadline - time.monotonic())))
+        return results
+
+
 class PySpyProfiler(RuntimeProfiler):
     name = "python"
     runtime = PYTHON
@@ -192,9 +221,15 @@ class PySpyProfiler(RuntimeProfiler):
         self.versions = PackageVersions(context.proc_root)
         self.not_python: set[tuple[int, int]] = set()
         self.cycles = 0  # names each cycle's output files: cycles overlap (see begin_cycle)
+        self.finder = InterpreterFinder(context.proc_root, PYTHON_SUFFIX) if mode == "auto" else None
 
     def start(self) -> None:
-        self.pyspy = find_pyspy(self._explicit_path)
+        try:
+            self.pyspy = find_pyspy(self._explicit_path)
+        except ProfilerUnavailableError as error:
+            if self.finder is None:
+                raise
+            logger.warning("%s: Python versions the agent's sampler does not read are left to perf", error)
 
     def annotate(self, process: DiscoveredProcess, stacks: StackCounts) -> StackCounts:
         if not self.add_versions or not stacks:
@@ -212,9 +247,28 @@ class PySpyProfiler(RuntimeProfiler):
     def wants(self, process: DiscoveredProcess) -> bool:
         return process.info.key not in self.not_python
 
-    def begin_cycle(self, processes: list[DiscoveredProcess], cpu: Mapping[int, float]) -> PySpyCycle:
-        """py-spy on each of these processes (the coordinator chose them: the busiest, up to
-        --python-max-processes), each sampled as much as the CPU it used calls for (`sampling_plan`)."""
+    def begin_cycle(self, processes: list[DiscoveredProcess], cpu: Mapping[int, float]) -> PythonCycle:
+        """The sampler or py-spy on each of these processes (the coordinator chose them: the
+        busiest, up to --python-max-processes), each sampled as much as the CPU it used calls for
+        (`sampling_plan`)."""
+        targets, spied = [], []
+        for process in processes:
+            interpreter = self.finder.find(process) if self.finder is not None else None
+            if interpreter is None:
+                spied.append(process)
+                continue
+            rate, seconds = self._plan(process, cpu)
+            gil_only = process.info.nspid != process.pid and not self.idle  # as for py-spy: see pyspy_argv
+            targets.append(Target(process, interpreter, rate, seconds, gil_only))
+        sampler = SamplerCycle(targets, self.context.proc_root, self.idle) if targets else None
+        return PythonCycle(self, sampler, self._pyspy_cycle(spied, cpu))
+
+    def _plan(self, process: DiscoveredProcess, cpu: Mapping[int, float]) -> tuple[int, int]:
+        if self.idle:
+            return self.rate, self.context.duration
+        return sampling_plan(self.rate, self.context.duration, cpu.get(process.pid, 1.0))
+
+    def _pyspy_cycle(self, processes: list[DiscoveredProcess], cpu: Mapping[int, float]) -> PySpyCycle:
         duration = self.context.duration
         runs = []
         # The next cycle's py-spys start before this one's output is read, and a short run can end
@@ -224,11 +278,9 @@ class PySpyProfiler(RuntimeProfiler):
         for process in processes:
             output = self.context.workdir / f"pyspy.{process.pid}.{process.info.start_time}.{self.cycles}.txt"
             in_own_pid_namespace = process.info.nspid != process.pid
-            rate, seconds = (
-                (self.rate, duration)
-                if self.idle
-                else sampling_plan(self.rate, duration, cpu.get(process.pid, 1.0))
-            )
+            rate, seconds = self._plan(process, cpu)
+            if not self.pyspy:
+                continue  # not found: perf's stacks are all there is
             argv = pyspy_argv(self.pyspy, process.pid, rate, seconds, output, self.idle, in_own_pid_namespace)
             try:
                 child = ChildProcess(argv, stdout=subprocess.DEVNULL, die_with_parent=False)  # ends by itself
@@ -241,9 +293,10 @@ class PySpyProfiler(RuntimeProfiler):
 
 SPEC = ProfilerSpec(
     name="python",
-    modes=("pyspy", "disabled"),
-    default_mode="pyspy",
-    mode_help="Python profiler: pyspy (py-spy, without pausing the process) or disabled",
+    modes=("auto", "pyspy", "disabled"),
+    default_mode="auto",
+    mode_help="Python profiler: auto (the agent's own sampler for the CPython versions it reads, py-spy "
+    "for the others), pyspy (py-spy for all), or disabled; neither pauses the process",
     options_type=PythonOptions,
     factory=PySpyProfiler,
     max_frequency=PYSPY_MAX_FREQUENCY,
