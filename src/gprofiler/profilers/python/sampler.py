@@ -41,6 +41,9 @@ logger = logging.getLogger(__name__)
 _SYMBOLS = ("_PyRuntime", "PyCode_Type", "PyUnicode_Type")
 _MAPS_LINE = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) \S+ ([0-9a-f]+) \S+ \d+\s+(/.*)$", re.MULTILINE)
 _MAX_MAPS = 64 << 20
+_BATCH_SECONDS = 0.005  # samples due this close together are taken in one wake-up
+_READ_FLAGS = os.O_RDONLY | os.O_CLOEXEC
+_KEPT_THREAD_FILES = 32  # per process: /proc/PID/task/TID/stat kept open for the cycle, re-read with pread
 
 
 class InterpreterFinder:
@@ -108,6 +111,11 @@ class Target:
     last_error: str = ""
     reader: StackReader | None = None
     no_interpreter: bool = False  # the library is there but no interpreter runs (gdb, vim...)
+    thread_files: dict[int, int] = field(default_factory=dict)  # thread ID -> its open stat file
+
+
+def _running(stat: bytes) -> bool:
+    return stat.rpartition(b")")[2][1:2] == b"R"
 
 
 class SamplerCycle:
@@ -123,6 +131,7 @@ class SamplerCycle:
     def _run(self) -> None:
         start = time.monotonic()
         schedule = []
+        phases: dict[int, float] = {}
         for index, target in enumerate(self.targets):
             try:
                 memory = ProcessMemory(self.proc_root, target.process.pid)
@@ -130,19 +139,22 @@ class SamplerCycle:
             except OSError as error:
                 target.errors, target.last_error = 1, f"cannot read its memory: {error.strerror}"
                 continue
-            # Spread the first samples over one interval, so the processes are not read all at once.
-            first = start + random.uniform(0, 1 / target.rate)
+            # Targets of one rate share a random phase, so one wake-up samples them all (a wake-up
+            # costs more than a sample); the phase keeps the samples from lining up with the cycle.
+            first = phases.setdefault(target.rate, start + random.uniform(0, 1 / target.rate))
             schedule.append((first, index, first + target.seconds))
         heapq.heapify(schedule)
         while schedule and not self._cancel.is_set():
-            due, index, end = heapq.heappop(schedule)
-            if self._cancel.wait(max(0.0, due - time.monotonic())):
+            if self._cancel.wait(max(0.0, schedule[0][0] - time.monotonic())):
                 break
-            target = self.targets[index]
-            if self._sample(target):
-                following = due + 1 / target.rate
-                if following < end:
-                    heapq.heappush(schedule, (max(following, time.monotonic()), index, end))
+            now = time.monotonic()
+            while schedule and schedule[0][0] <= now + _BATCH_SECONDS:
+                due, index, end = heapq.heappop(schedule)
+                target = self.targets[index]
+                if self._sample(target):
+                    following = due + 1 / target.rate
+                    if following < end:
+                        heapq.heappush(schedule, (max(following, now), index, end))
 
     def _sample(self, target: Target) -> bool:
         """One sample of a target; False once it cannot be read any more (it exited)."""
@@ -169,13 +181,28 @@ class SamplerCycle:
 
     def _active(self, target: Target, tid: int) -> bool:
         """Whether the OS has the thread running or runnable (py-spy's idle test), unless idle
-        threads are wanted."""
+        threads are wanted. The thread's stat file is kept open for the cycle (re-read from offset 0,
+        the kernel writes it anew), which halves the cost of the test."""
         if self.include_idle:
             return True
+        fd = target.thread_files.get(tid)
+        if fd is None:
+            try:
+                fd = os.open(f"{self.proc_root}/{target.process.pid}/task/{tid}/stat", _READ_FLAGS)
+            except OSError:
+                return False
+            if len(target.thread_files) >= _KEPT_THREAD_FILES:
+                try:
+                    return _running(os.pread(fd, 1024, 0))
+                except OSError:
+                    return False
+                finally:
+                    os.close(fd)
+            target.thread_files[tid] = fd
         try:
-            with open(f"{self.proc_root}/{target.process.pid}/task/{tid}/stat", "rb") as stat:
-                return stat.read().rpartition(b")")[2][1:2] == b"R"
-        except OSError:
+            return _running(os.pread(fd, 1024, 0))
+        except OSError:  # the thread exited: its file no longer reads
+            os.close(target.thread_files.pop(tid))
             return False
 
     def results(self, timeout: float) -> dict[int, RuntimeResult]:
@@ -187,6 +214,9 @@ class SamplerCycle:
         for target in self.targets:
             if target.reader is not None:
                 target.reader.memory.close()
+            for fd in target.thread_files.values():
+                os.close(fd)
+            target.thread_files.clear()
             info = target.process.info
             if target.stacks or not target.errors:
                 results[info.pid] = RuntimeResult(info.comm, stacks=target.stacks)
