@@ -91,7 +91,7 @@ def measure(size: int, args: argparse.Namespace, directory: Path, classes: Path 
         env["PYTHONPATH"] = str(Path(args.agent_src).resolve())
     command = [sys.executable, "-m", "gprofiler", "-c", "-o", str(out), "--no-flamegraph"]
     command += ["-d", str(args.duration), "-f", str(args.frequency), "--log-file", str(log)]
-    command += ["--pid-file", str(directory / "agent.pid")]
+    command += ["--pid-file", str(directory / "agent.pid"), *args.agent_args.split()]
     with busy_processes(workload(size, directory, classes, args.mix)):
         time.sleep(10)  # started, and old enough that their start-up is history
         agent = subprocess.Popen(command, stderr=subprocess.DEVNULL, env=env)
@@ -134,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cycles", type=int, default=2, help="measured cycles, after the first")
     parser.add_argument("--mix", choices=("fleet", "idle"), default="fleet")
     parser.add_argument("--agent-src", help="run the agent from this directory (another checkout's src)")
+    parser.add_argument(
+        "--agent-args", default="", help="more agent arguments, e.g. '--python-mode pyspy' (split on spaces)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the agents' logs and output")
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",")]
@@ -141,7 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         classes = java_classes(directory) if args.mix == "fleet" else None
         costs = {}
-        print(f"{args.mix} mix, -d {args.duration} -f {args.frequency}, {args.cycles} cycles after the first")
+        print(
+            f"{args.mix} mix, -d {args.duration} -f {args.frequency} {args.agent_args}".rstrip()
+            + f", {args.cycles} cycles after the first"
+        )
         print(
             "processes  CPU s/min  % of a core  agent  tools ended  tools alive  perf script s/cycle"
             "  runtime-profiled"

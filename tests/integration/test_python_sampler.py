@@ -21,26 +21,51 @@ from gprofiler.stacks.model import StackCounts
 from tests.integration.conftest import PYTHON, TARGETS, running
 
 # Each field of CPythonLayout as the C expression that defines it, per version.
-_C_EXPRESSIONS = {
+_COMMON = {
+    "runtime_interpreters_head": "offsetof(_PyRuntimeState, interpreters.head)",
+    "interp_threads_head": "offsetof(PyInterpreterState, threads.head)",
+    "gil_locked": "offsetof(struct _gil_runtime_state, locked)",
+    "gil_last_holder": "offsetof(struct _gil_runtime_state, last_holder)",
+    "tstate_next": "offsetof(PyThreadState, next)",
+    "tstate_native_thread_id": "offsetof(PyThreadState, native_thread_id)",
+    "frame_previous": "offsetof(_PyInterpreterFrame, previous)",
+    "frame_owner": "offsetof(_PyInterpreterFrame, owner)",
+    "code_firstlineno": "offsetof(PyCodeObject, co_firstlineno)",
+    "code_filename": "offsetof(PyCodeObject, co_filename)",
+    "code_qualname": "offsetof(PyCodeObject, co_qualname)",
+    "unicode_length": "offsetof(PyASCIIObject, length)",
+    "unicode_state": "offsetof(PyASCIIObject, state)",
+    "unicode_ascii_data": "sizeof(PyASCIIObject)",
+    "unicode_compact_data": "sizeof(PyCompactUnicodeObject)",
+}
+_CFRAME = {
+    "tstate_frame": "offsetof(PyThreadState, cframe)",
+    "cframe_current_frame": "offsetof(_PyCFrame, current_frame)",
+    "frame_code": "offsetof(_PyInterpreterFrame, f_code)",
+}
+_C_EXPRESSIONS: dict[str, dict[str, str | None]] = {
     "3.11": {
-        "runtime_interpreters_head": "offsetof(_PyRuntimeState, interpreters.head)",
-        "runtime_gil_locked": "offsetof(_PyRuntimeState, ceval.gil.locked)",
-        "runtime_gil_last_holder": "offsetof(_PyRuntimeState, ceval.gil.last_holder)",
-        "interp_threads_head": "offsetof(PyInterpreterState, threads.head)",
-        "tstate_next": "offsetof(PyThreadState, next)",
-        "tstate_cframe": "offsetof(PyThreadState, cframe)",
-        "tstate_native_thread_id": "offsetof(PyThreadState, native_thread_id)",
-        "cframe_current_frame": "offsetof(_PyCFrame, current_frame)",
-        "frame_code": "offsetof(_PyInterpreterFrame, f_code)",
-        "frame_previous": "offsetof(_PyInterpreterFrame, previous)",
-        "frame_owner": "offsetof(_PyInterpreterFrame, owner)",
-        "code_firstlineno": "offsetof(PyCodeObject, co_firstlineno)",
-        "code_filename": "offsetof(PyCodeObject, co_filename)",
-        "code_qualname": "offsetof(PyCodeObject, co_qualname)",
-        "unicode_length": "offsetof(PyASCIIObject, length)",
-        "unicode_state": "offsetof(PyASCIIObject, state)",
-        "unicode_ascii_data": "sizeof(PyASCIIObject)",
-        "unicode_compact_data": "sizeof(PyCompactUnicodeObject)",
+        **_COMMON,
+        **_CFRAME,
+        "gil_in_runtime": "offsetof(_PyRuntimeState, ceval.gil)",
+        "interp_gil_pointer": None,
+        "frame_owned_by_cstack": None,
+    },
+    "3.12": {
+        **_COMMON,
+        **_CFRAME,
+        "gil_in_runtime": None,
+        "interp_gil_pointer": "offsetof(PyInterpreterState, ceval.gil)",
+        "frame_owned_by_cstack": "FRAME_OWNED_BY_CSTACK",
+    },
+    "3.13": {
+        **_COMMON,
+        "tstate_frame": "offsetof(PyThreadState, current_frame)",
+        "cframe_current_frame": None,
+        "frame_code": "offsetof(_PyInterpreterFrame, f_executable)",
+        "gil_in_runtime": None,
+        "interp_gil_pointer": "offsetof(PyInterpreterState, ceval.gil)",
+        "frame_owned_by_cstack": "FRAME_OWNED_BY_CSTACK",
     },
 }
 _HEADERS = ("Python.h", "internal/pycore_runtime.h", "internal/pycore_interp.h", "internal/pycore_frame.h")
@@ -82,12 +107,11 @@ def test_layout_table_is_what_cpythons_headers_say(version: str, tmp_path: Path)
             pytest.fail("no headers for Python 3.11 (python3.11-dev)")
         pytest.skip(f"no Python {version} headers on this machine")
     expressions = _C_EXPRESSIONS[version]
-    assert set(expressions) == {
-        name for name in CPythonLayout.__dataclass_fields__ if name != "frame_owned_by_cstack"
-    }
+    assert set(expressions) == set(CPythonLayout.__dataclass_fields__)
+    defined = {name: expr for name, expr in expressions.items() if expr is not None}
     source = ["#define Py_BUILD_CORE 1", *(f'#include "{header}"' for header in _HEADERS)]
     source += ["#include <stddef.h>", "#include <stdio.h>", "int main(void) {"]
-    source += [f'    printf("{name} %zu\\n", (size_t)({expr}));' for name, expr in expressions.items()]
+    source += [f'    printf("{name} %zu\\n", (size_t)({expr}));' for name, expr in defined.items()]
     source += ["    return 0;", "}"]
     (tmp_path / "offsets.c").write_text("\n".join(source) + "\n")
     subprocess.run(
@@ -96,7 +120,8 @@ def test_layout_table_is_what_cpythons_headers_say(version: str, tmp_path: Path)
     printed = subprocess.run([str(tmp_path / "offsets")], capture_output=True, text=True, check=True).stdout
     from_headers = {name: int(value) for name, value in (line.split() for line in printed.splitlines())}
     layout = LAYOUTS[version]
-    assert {name: getattr(layout, name) for name in expressions} == from_headers
+    assert {name: getattr(layout, name) for name in defined} == from_headers
+    assert all(getattr(layout, name) is None for name in expressions if name not in defined)
 
 
 def _sample(pid: int, seconds: int, rate: int = 50, gil_only: bool = False) -> dict[int, RuntimeResult]:
@@ -136,8 +161,12 @@ def _top(stacks: StackCounts) -> tuple[str, ...]:
     return Counter({stack[1:]: count for stack, count in stacks.items()}).most_common(1)[0][0]
 
 
-def test_stacks_are_pyspys_frame_for_frame(tmp_path: Path) -> None:
-    with running(PYTHON, TARGETS / "busy.py", "30") as target:
+@pytest.mark.parametrize("version", sorted(LAYOUTS))
+def test_stacks_are_pyspys_frame_for_frame(version: str, tmp_path: Path) -> None:
+    python = PYTHON if version == "3.11" else _interpreter(version)  # Debian's, or pyenv's
+    if python is None:
+        pytest.skip(f"no Python {version} on this machine")
+    with running(python, TARGETS / "busy.py", "30") as target:
         ours, pyspy = _sampled_alongside_pyspy(target.pid, 3, tmp_path)
     assert _top(ours) == _top(pyspy)
     script = TARGETS / "busy.py"
@@ -147,7 +176,7 @@ def test_stacks_are_pyspys_frame_for_frame(tmp_path: Path) -> None:
     )
     # py-spy's rate and ours are the same; both see one running thread (the other sleeps)
     assert 0.7 < sum(ours.values()) / sum(pyspy.values()) < 1.3
-    assert all(stack[0] == "python3" for stack in ours)
+    assert all(stack[0] == Path(python).name[:15] for stack in ours)
 
 
 def test_700_deep_recursion_is_read_whole(tmp_path: Path) -> None:

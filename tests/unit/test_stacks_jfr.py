@@ -3,6 +3,7 @@
 import contextlib
 import json
 import shutil
+import struct
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -100,3 +101,32 @@ def test_corrupt_input_raises_only_format_errors() -> None:
         corrupt[offset] ^= 0xFF
         with contextlib.suppress(JfrFormatError):
             read_samples(bytes(corrupt))
+
+
+def test_metadata_of_each_new_recording_of_a_jvm_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every recording's metadata event carries its own start time, duration and id before the
+    same type table: two recordings of one JVM differ only there, and the second is not parsed."""
+    from gprofiler.profilers.java import jfr_format
+
+    data = (JFR / "busy.jfr").read_bytes()
+    (metadata_offset,) = struct.unpack_from(">q", data, 24)  # the chunk header's metadata position
+    reader = jfr_format.ByteReader(data, metadata_offset)
+    reader.count(), reader.varint()  # size, event type
+    start_time = reader.pos
+    reader.varint()
+    assert reader.pos - start_time > 1  # a multi-byte varint: its first byte's low bits can change
+    other = bytearray(data)
+    other[start_time] ^= 0x01
+    assert bytes(other) != data
+    parsed = []
+    real_parse = jfr_format._parse_metadata
+
+    def counted_parse(reader: jfr_format.ByteReader) -> dict[int, jfr_format.TypeDef]:
+        parsed.append(reader.pos)
+        return real_parse(reader)
+
+    monkeypatch.setattr(jfr_format, "_parse_metadata", counted_parse)
+    jfr_format._METADATA_CACHE.clear()
+    first, second = read_samples(data), read_samples(bytes(other))
+    assert len(parsed) == 1
+    assert first == second

@@ -128,12 +128,15 @@ _METADATA_CACHE_SIZE = 16
 
 
 def cached_metadata(data: memoryview, offset: int) -> "Metadata":
-    """Metadata of a chunk; identical metadata (same JVM, every cycle) is parsed once."""
+    """Metadata of a chunk; identical metadata (same JVM, every cycle) is parsed once. The event's
+    start time, duration and id differ in every recording, so the key is what follows them."""
     reader = ByteReader(data, offset)
     size = reader.count()
     if reader.varint() != METADATA_EVENT:
         raise JfrFormatError(f"no metadata event at byte {offset}")
-    raw = bytes(data[offset : offset + size])
+    for _ in range(3):  # start time, duration, metadata id
+        reader.varint()
+    raw = bytes(data[reader.pos : offset + size])
     metadata = _METADATA_CACHE.get(raw)
     if metadata is None:
         metadata = Metadata(_parse_metadata(reader))
@@ -144,9 +147,8 @@ def cached_metadata(data: memoryview, offset: int) -> "Metadata":
 
 
 def _parse_metadata(reader: ByteReader) -> dict[int, TypeDef]:
-    """The metadata event body: string table, then an element tree whose `class` nodes are types."""
-    for _ in range(3):  # start time, duration, metadata id
-        reader.varint()
+    """The metadata event body after its header: string table, then an element tree whose `class`
+    nodes are types."""
     strings = [reader.string({}) or "" for _ in range(reader.count())]
     _, _, roots = _read_element(reader, strings)
     types: dict[int, TypeDef] = {}

@@ -73,33 +73,44 @@ class StackReader:
     def __init__(self, memory: ProcessMemory, interpreter: Interpreter) -> None:
         self.memory, self.interpreter = memory, interpreter
         self.layout = layout = interpreter.layout
-        self._runtime_size = max(layout.runtime_gil_locked + 4, layout.runtime_interpreters_head + 8)
-        self._tstate_size = max(layout.tstate_cframe, layout.tstate_native_thread_id) + 8
+        self._gil_size = max(layout.gil_locked + 4, layout.gil_last_holder + 8)
+        self._tstate_size = max(layout.tstate_next, layout.tstate_native_thread_id, layout.tstate_frame) + 8
         self._frame_size = max(layout.frame_code, layout.frame_previous, layout.frame_owner) + 8
-        self._code_size = max(layout.code_filename, layout.code_qualname) + 8
+        self._code_size = max(layout.code_filename, layout.code_qualname, layout.code_firstlineno) + 8
 
-    def _pointer(self, data: bytes, offset: int) -> int:
+    @staticmethod
+    def _pointer(data: bytes, offset: int) -> int:
         value: int = _U64.unpack_from(data, offset)[0]
         return value
 
+    def _read_pointer(self, address: int) -> int:
+        return self._pointer(self.memory.read(address, 8), 0)
+
+    def _interp(self) -> int:
+        interp = self._read_pointer(self.interpreter.runtime + self.layout.runtime_interpreters_head)
+        if not interp:
+            raise NoInterpreterError("no Python interpreter runs in this process")
+        return interp
+
     def gil_holder(self) -> int | None:
         """The thread state holding the GIL, or None when nobody holds it."""
-        runtime = self.memory.read(self.interpreter.runtime, self._runtime_size)
-        if not self._pointer(runtime, self.layout.runtime_interpreters_head):
-            raise NoInterpreterError("no Python interpreter runs in this process")
-        if not struct.unpack_from("<i", runtime, self.layout.runtime_gil_locked)[0]:
+        layout = self.layout
+        interp = self._interp()
+        if layout.gil_in_runtime is not None:
+            gil = self.interpreter.runtime + layout.gil_in_runtime
+        else:
+            assert layout.interp_gil_pointer is not None
+            gil = self._read_pointer(interp + layout.interp_gil_pointer)
+        data = self.memory.read(gil, self._gil_size)
+        if not struct.unpack_from("<i", data, layout.gil_locked)[0]:
             return None
-        return self._pointer(runtime, self.layout.runtime_gil_last_holder) or None
+        return self._pointer(data, layout.gil_last_holder) or None
 
     def threads(self) -> list[tuple[int, int]]:
         """(thread state address, native thread id) of the main interpreter's threads."""
-        runtime = self.memory.read(self.interpreter.runtime, self._runtime_size)
-        interp = self._pointer(runtime, self.layout.runtime_interpreters_head)
-        if not interp:
-            raise NoInterpreterError("no Python interpreter runs in this process")
-        head = self.memory.read(interp, self.layout.interp_threads_head + 8)
         found: list[tuple[int, int]] = []
-        tstate, seen = self._pointer(head, self.layout.interp_threads_head), set()
+        tstate = self._read_pointer(self._interp() + self.layout.interp_threads_head)
+        seen: set[int] = set()
         while tstate and tstate not in seen and len(found) < MAX_THREADS:
             seen.add(tstate)
             data = self.memory.read(tstate, self._tstate_size)
@@ -111,9 +122,9 @@ class StackReader:
         """The thread's Python frames, root first, as `qualname (file:first line)` (py-spy's -F),
         escaped for collapsed text and followed by the interpreter's suffix."""
         layout = self.layout
-        data = self.memory.read(tstate, self._tstate_size)
-        cframe = self.memory.read(self._pointer(data, layout.tstate_cframe), layout.cframe_current_frame + 8)
-        frame = self._pointer(cframe, layout.cframe_current_frame)
+        frame = self._pointer(self.memory.read(tstate, self._tstate_size), layout.tstate_frame)
+        if frame and layout.cframe_current_frame is not None:
+            frame = self._read_pointer(frame + layout.cframe_current_frame)  # through the _PyCFrame
         frames: list[str] = []
         seen: set[int] = set()
         while frame:

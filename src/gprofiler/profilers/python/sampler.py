@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 _SYMBOLS = ("_PyRuntime", "PyCode_Type", "PyUnicode_Type")
 _MAPS_LINE = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) \S+ ([0-9a-f]+) \S+ \d+\s+(/.*)$", re.MULTILINE)
 _MAX_MAPS = 64 << 20
+_FREE_THREADED = re.compile(r"python3\.\d+t(?:\b|$)")  # python3.13t, libpython3.13t.so
 _BATCH_SECONDS = 0.005  # samples due this close together are taken in one wake-up
 _READ_FLAGS = os.O_RDONLY | os.O_CLOEXEC
 _KEPT_THREAD_FILES = 32  # per process: /proc/PID/task/TID/stat kept open for the cycle, re-read with pread
@@ -51,11 +52,11 @@ class InterpreterFinder:
 
     def __init__(self, proc_root: Path, suffix: str) -> None:
         self.proc_root, self.suffix = proc_root, suffix
-        self._processes: dict[tuple[int, int], Interpreter | None] = {}
+        self._processes: dict[tuple[int, int, str], Interpreter | None] = {}  # by pid, start time, exe
         self._files: dict[tuple[int, int], ElfSymbols | None] = {}
 
     def find(self, process: DiscoveredProcess) -> Interpreter | None:
-        key = process.info.key
+        key = (*process.info.key, process.info.exe)  # a process that exec'd is another interpreter
         if key not in self._processes:
             if len(self._processes) > 4096:
                 self._processes.clear()
@@ -66,9 +67,6 @@ class InterpreterFinder:
                 self._processes[key] = None
         return self._processes[key]
 
-    def forget(self, process: DiscoveredProcess) -> None:
-        self._processes.pop(process.info.key, None)
-
     def _find(self, process: DiscoveredProcess) -> Interpreter | None:
         layout = layout_for((process.metadata or {}).get("python_version"))
         if layout is None:
@@ -77,6 +75,8 @@ class InterpreterFinder:
         with open(base / "maps", "rb") as maps_file:
             maps = maps_file.read(_MAX_MAPS).decode(errors="replace")
         wanted = libpython_path(parse_mapped_paths(maps)) or process.info.exe
+        if _FREE_THREADED.search(os.path.basename(wanted)):
+            return None  # another layout (no GIL, per-object locks): py-spy's
         for match in _MAPS_LINE.finditer(maps):
             if match.group(4) == wanted and int(match.group(3), 16) == 0:
                 start, end = int(match.group(1), 16), int(match.group(2), 16)
@@ -177,6 +177,10 @@ class SamplerCycle:
             target.errors += 1
             target.last_error = str(error)
             return is_running(self.proc_root, target.process.pid, target.process.info.start_time)
+        except Exception as error:  # a bug met by what this process holds: it costs this process only
+            if not target.errors:
+                logger.exception("python sampler: pid %d", target.process.pid)
+            target.errors, target.last_error = target.errors + 1, f"unexpected {error!r}"
         return True
 
     def _active(self, target: Target, tid: int) -> bool:
