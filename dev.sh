@@ -80,6 +80,14 @@ setup() {
         "$VENV/bin/python" scripts/build_assets.py
         stamp_write assets package-lock.json scripts/build_assets.py
     fi
+    # async-profiler (Java's default engine) from Maven Central, pinned and checksummed
+    if ! stamp_current async-profiler scripts/async-profiler.lock scripts/fetch_async_profiler.py \
+        || [ ! -f src/gprofiler/resources/java/libasyncProfiler.so ]; then
+        command -v mvn >/dev/null 2>&1 || apt_install maven
+        log "fetching the pinned async-profiler from Maven Central"
+        "$VENV/bin/python" scripts/fetch_async_profiler.py
+        stamp_write async-profiler scripts/async-profiler.lock scripts/fetch_async_profiler.py
+    fi
 }
 
 setup_test() {
