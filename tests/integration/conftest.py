@@ -87,12 +87,13 @@ PYTHON = "/usr/bin/python3"  # Debian's interpreter: a plain CPython, as on a pr
 
 @pytest.fixture(scope="session")
 def java_classes() -> Iterator[Path]:
-    """Busy.class and Deep.class in a directory any user can read (for JVMs run as nobody)."""
+    """The Java targets' classes in a directory any user can read (for JVMs run as nobody)."""
     if shutil.which("javac") is None:
         pytest.fail("javac is missing (./dev.sh setup-test installs openjdk-17-jdk-headless)")
     directory = Path(tempfile.mkdtemp(prefix="gp-java-"))
     directory.chmod(0o755)
-    sources = [str(TARGETS / "java" / name) for name in ("Busy.java", "Deep.java", "Crash.java")]
+    names = ("Busy.java", "Deep.java", "Crash.java", "DevNull.java")
+    sources = [str(TARGETS / "java" / name) for name in names]
     subprocess.run(["javac", "-d", str(directory), *sources], check=True, timeout=300, capture_output=True)
     for path in directory.iterdir():
         path.chmod(0o644)

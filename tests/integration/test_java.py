@@ -1,4 +1,6 @@
-"""Java processes through JFR over HotSpot's attach socket: no native code injected, nothing left behind."""
+"""Java processes over HotSpot's attach socket, with each engine: JFR (nothing injected) and
+async-profiler (bundled from Maven Central; the default): the stacks, the JVMs of other users and
+namespaces, and nothing left running or behind."""
 
 import json
 import signal
@@ -8,29 +10,67 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
+from gprofiler.profilers.java.async_profiler import DIRECTORY, create_output, loaded_library
+from gprofiler.profilers.java.attach import JvmTarget, execute
 from tests.integration.conftest import AgentFiles, parse_profile, running, wait_for
 
 JVM_AGE = 3.5  # the agent leaves JVMs younger than 3 s alone
-CHAIN = ("Busy.main_[j]", "Busy.spin_[j]", "Busy.mid_[j]", "Busy.leaf_[j]")
+CHAIN = ("Busy.main", "Busy.spin", "Busy.mid", "Busy.leaf")
+JAVA_FRAME = ("_[j]", "_[i]")  # async-profiler marks a method inlined into its caller `_[i]`
 
 
 def _busy_share(stacks: Counter[tuple[str, ...]]) -> float:
     total = sum(stacks.values())
-    hits = sum(c for stack, c in stacks.items() if any(stack[i : i + 4] == CHAIN for i in range(len(stack))))
+    hits = 0
+    for stack, count in stacks.items():
+        names = tuple(frame[:-4] if frame.endswith(JAVA_FRAME) else frame for frame in stack)
+        if any(names[i : i + 4] == CHAIN for i in range(len(names))):
+            hits += count
     return hits / total if total else 0.0
 
 
-def _jfr_leftovers() -> list[Path]:
-    return [p for p in Path("/tmp").glob("gprofiler-*") if p.suffix in (".jfr", ".jfc")]
+def _leftovers() -> list[Path]:
+    """What a cycle leaves in /tmp: JFR's recordings and settings, async-profiler's outputs."""
+    found = [p for p in Path("/tmp").glob("gprofiler-*") if p.suffix in (".jfr", ".jfc", ".collapsed")]
+    return found + list(Path(DIRECTORY).glob("*.collapsed"))
 
 
-def test_busy_jvm_in_java_frames(agent: AgentFiles, java_classes: Path) -> None:
+def _ap_status(pid: int) -> str:
+    """async-profiler's own `status` in a JVM (run as root here)."""
+    library = loaded_library(Path("/proc"), pid)
+    assert library is not None, "async-profiler is not loaded"
+    target = JvmTarget(pid, pid, 0, 0)
+    output = f"{DIRECTORY}/status-{pid}.txt"
+    create_output(target, output)
+    try:
+        execute(target, "load", library, "true", f"status,file={output}", timeout=10)
+        return Path(output).read_text()
+    finally:
+        Path(output).unlink(missing_ok=True)
+
+
+def _engine_idle(pid: int, engine: str) -> None:
+    """No recording (JFR) or no profiling (async-profiler) left active in the JVM."""
+    if engine == "jfr":
+        recordings = subprocess.run(["jcmd", str(pid), "JFR.check"], capture_output=True, text=True).stdout
+        assert "No available recordings" in recordings, recordings
+    else:
+        assert "not active" in _ap_status(pid)
+
+
+@pytest.fixture(params=["jfr", "ap"])
+def engine(request: pytest.FixtureRequest) -> str:
+    mode: str = request.param
+    return mode
+
+
+def test_busy_jvm_in_java_frames(agent: AgentFiles, java_classes: Path, engine: str) -> None:
     with running("java", "-cp", java_classes, "Busy", "60") as jvm:
         time.sleep(JVM_AGE)
-        result = agent.run("-d", "4")
-        recordings = subprocess.run(
-            ["jcmd", str(jvm.pid), "JFR.check"], capture_output=True, text=True
-        ).stdout
+        result = agent.run("-d", "4", "--java-mode", engine)
+        _engine_idle(jvm.pid, engine)
     assert result.returncode == 0, result.stderr
     profile = parse_profile(agent.output / "last_profile.col")
     busy = profile.of_app("java: Busy")
@@ -39,11 +79,10 @@ def test_busy_jvm_in_java_frames(agent: AgentFiles, java_classes: Path) -> None:
     metadata = profile.metadata["java"]
     assert isinstance(metadata, dict) and metadata["java_version"].startswith("17.")
     assert "MaxHeapSize" in metadata["jvm_flags"]
-    assert "No available recordings" in recordings
-    assert not _jfr_leftovers()
+    assert not _leftovers()
 
 
-def test_jvm_of_an_unprivileged_user(agent: AgentFiles, java_classes: Path) -> None:
+def test_jvm_of_an_unprivileged_user(agent: AgentFiles, java_classes: Path, engine: str) -> None:
     command = [
         "setpriv",
         "--reuid=65534",
@@ -55,17 +94,17 @@ def test_jvm_of_an_unprivileged_user(agent: AgentFiles, java_classes: Path) -> N
     ]
     with running(*command, "Busy", "60", cwd=Path("/tmp")):
         time.sleep(JVM_AGE)
-        result = agent.run("-d", "4")
+        result = agent.run("-d", "4", "--java-mode", engine)
     assert result.returncode == 0, result.stderr
     assert _busy_share(parse_profile(agent.output / "last_profile.col").of_app("java: Busy")) > 0.8
-    assert not _jfr_leftovers()
+    assert not _leftovers()
 
 
-def test_jvm_in_its_own_pid_and_mount_namespace(agent: AgentFiles, java_classes: Path) -> None:
+def test_jvm_in_its_own_pid_and_mount_namespace(agent: AgentFiles, java_classes: Path, engine: str) -> None:
     command = ["unshare", "--pid", "--fork", "--mount-proc", "--mount", "java", "-cp", str(java_classes)]
     with running(*command, "Busy", "60"):
         time.sleep(JVM_AGE)
-        result = agent.run("-d", "4")
+        result = agent.run("-d", "4", "--java-mode", engine)
     assert result.returncode == 0, result.stderr
     assert _busy_share(parse_profile(agent.output / "last_profile.col").of_app("java: Busy")) > 0.8
 
@@ -91,11 +130,11 @@ def test_stale_attach_socket_left_by_another_user_is_replaced(agent: AgentFiles,
 
 
 def test_jvm_exiting_mid_cycle_gets_an_error_frame(
-    agent: AgentFiles, java_classes: Path, busy_fp: Path
+    agent: AgentFiles, java_classes: Path, busy_fp: Path, engine: str
 ) -> None:
     with running("java", "-cp", java_classes, "Busy", "6"), running(busy_fp, "60"):
         time.sleep(JVM_AGE)
-        result = agent.run("-d", "5")  # the JVM exits 2.5 s into the cycle
+        result = agent.run("-d", "5", "--java-mode", engine)  # the JVM exits 2.5 s into the cycle
     assert result.returncode == 0, result.stderr
     profile = parse_profile(agent.output / "last_profile.col")
     busy = profile.of_app("java: Busy")
@@ -135,20 +174,19 @@ def test_attach_timeout_keeps_the_cycle_on_time(agent: AgentFiles, java_classes:
     assert elapsed < 3 + 5
 
 
-def test_nothing_left_running_after_the_agent_stops(agent: AgentFiles, java_classes: Path) -> None:
+def test_nothing_left_running_after_the_agent_stops(
+    agent: AgentFiles, java_classes: Path, engine: str
+) -> None:
     with running("java", "-cp", java_classes, "Busy", "60") as jvm:
         time.sleep(JVM_AGE)
-        process = agent.start("-c", "-d", "3")
+        process = agent.start("-c", "-d", "3", "--java-mode", engine)
         time.sleep(4.5)  # mid-way through the second cycle: a recording is running
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)
         assert process.returncode == 0, stderr
-        recordings = subprocess.run(
-            ["jcmd", str(jvm.pid), "JFR.check"], capture_output=True, text=True
-        ).stdout
-        assert "No available recordings" in recordings, recordings
+        _engine_idle(jvm.pid, engine)
         assert jvm.poll() is None
-    assert not _jfr_leftovers()
+    assert not _leftovers()
     assert not list(Path("/tmp").glob(f".attach_pid{jvm.pid}"))
 
 
@@ -218,3 +256,46 @@ def test_reader_on_a_live_recording_with_many_threads(java_classes: Path, tmp_pa
         for event in events
     )
     assert samples.stacks["jdk.ExecutionSample"] == expected
+
+
+def test_async_profiler_shows_java_over_native_over_kernel_frames(
+    agent: AgentFiles, java_classes: Path
+) -> None:
+    with running("java", "-cp", java_classes, "DevNull", "60"):
+        time.sleep(JVM_AGE)
+        result = agent.run("-d", "4", "--java-mode", "ap")
+    assert result.returncode == 0, result.stderr
+    stacks = parse_profile(agent.output / "last_profile.col").of_app("java: DevNull")
+    mixed = [
+        stack
+        for stack in stacks
+        if "DevNull.main_[j]" in stack
+        and "java.io.FileOutputStream.writeBytes_[j]" in stack
+        and "Java_java_io_FileOutputStream_writeBytes" in stack  # JNI, plain like perf's native frames
+        and stack[-1].endswith("_[k]")
+    ]
+    assert sum(stacks[stack] for stack in mixed) > 0.2 * sum(stacks.values())
+
+
+def test_async_profiler_is_loaded_once_and_found_by_the_next_agent(
+    agent: AgentFiles, java_classes: Path
+) -> None:
+    with running("java", "-cp", java_classes, "Busy", "60") as jvm:
+        time.sleep(JVM_AGE)
+        first = agent.start("-c", "-d", "2", "--java-mode", "ap")
+        try:
+            wait_for(lambda: "cycle 2:" in (agent.log.read_text() if agent.log.exists() else ""), 40, "2")
+        finally:
+            first.terminate()
+            _, stderr = first.communicate(timeout=30)
+        library = loaded_library(Path("/proc"), jvm.pid)
+        copied = Path(library or "/").stat().st_mtime_ns
+        second = agent.run("-d", "2", "--java-mode", "ap")  # another agent, another PID
+        maps = Path(f"/proc/{jvm.pid}/maps").read_text()
+        _engine_idle(jvm.pid, "ap")
+    assert first.returncode == 0 and second.returncode == 0, stderr + second.stderr
+    assert library is not None and library.startswith(f"{DIRECTORY}/libasyncProfiler-")
+    assert {line.split()[-1] for line in maps.splitlines() if "libasyncProfiler" in line} == {library}
+    assert Path(library).stat().st_mtime_ns == copied  # not copied again
+    assert _busy_share(parse_profile(agent.output / "last_profile.col").of_app("java: Busy")) > 0.8
+    assert sorted(path.name for path in Path(DIRECTORY).iterdir()) == [Path(library).name]

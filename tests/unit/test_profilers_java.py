@@ -66,15 +66,37 @@ def test_selected_flags() -> None:
     }
 
 
-def test_async_profiler_commands_and_collapsed_output() -> None:
-    assert start_options("cpu", 90_000_000, "/tmp/o") == "start,event=cpu,interval=90000000,file=/tmp/o"
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "java"
+
+
+def test_async_profiler_commands() -> None:
+    assert start_options("cpu", 90_000_000) == "start,event=cpu,interval=90000000"
     assert stop_options("/tmp/o") == "stop,file=/tmp/o,collapsed,ann,dot"
-    # async-profiler's documented collapsed format with `ann`: Java frames _[j], inlined _[i], kernel _[k]
-    text = "java.lang.Thread.run_[j];Busy.main_[j];Busy.leaf_[i] 12\n"
-    text += "libjvm.so;os::javaTimeNanos;clock_gettime_[k] 3\n"
-    stacks = parse_collapsed(text, "java")
-    assert stacks[("java", "java.lang.Thread.run_[j]", "Busy.main_[j]", "Busy.leaf_[i]")] == 12
-    assert stacks[("java", "libjvm.so_[j]", "os::javaTimeNanos_[j]", "clock_gettime_[k]")] == 3
+
+
+def test_async_profiler_output_as_gprofiler_writes_it() -> None:
+    """Real output of async-profiler 4.3 (`collapsed,ann,dot`) on tests/targets/java: interpreted
+    and C1 frames (`_[0]`, `_[1]`) are Java frames `_[j]`; inlined `_[i]` and kernel `_[k]` stay;
+    native frames (JNI, libc) stay plain."""
+    busy = parse_collapsed((FIXTURES / "ap_busy.collapsed").read_text(), "java")
+    assert set(busy) == {("java", "Busy.main_[j]", "Busy.spin_[j]", "Busy.mid_[j]", "Busy.leaf_[i]")}
+    assert sum(busy.values()) == 149
+    devnull = parse_collapsed((FIXTURES / "ap_devnull.collapsed").read_text(), "java")
+    write = (
+        "java",
+        "DevNull.main_[j]",
+        "DevNull.gpWrite_[i]",
+        "java.io.FileOutputStream.write_[i]",
+        "java.io.FileOutputStream.writeBytes_[j]",
+        "Java_java_io_FileOutputStream_writeBytes",
+        "writeBytes",
+        "handleWrite",
+        "__GI_write",
+        "entry_SYSCALL_64_after_hwframe_[k]",
+        "do_syscall_64_[k]",
+    )
+    assert any(stack[: len(write)] == write for stack in devnull)
+    assert not any(frame.endswith(("_[0]", "_[1]")) for stack in devnull for frame in stack)
 
 
 def test_java_detection_and_app_id() -> None:

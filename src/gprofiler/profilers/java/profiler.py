@@ -33,7 +33,13 @@ from gprofiler.discovery.procfs import is_running, read_environ_value
 from gprofiler.discovery.rootfs import listdir_in_root
 from gprofiler.discovery.runtimes import JAVA
 from gprofiler.profilers.base import ProfilerContext, ProfilerUnavailableError, RuntimeProfiler, RuntimeResult
-from gprofiler.profilers.java.async_profiler import ApSession, install_library, parse_collapsed
+from gprofiler.profilers.java.async_profiler import (
+    DIRECTORY,
+    ApSession,
+    install_library,
+    library_name,
+    parse_collapsed,
+)
 from gprofiler.profilers.java.attach import AttachError, JvmTarget, jcmd
 from gprofiler.profilers.java.jfr_reader import JfrFormatError, read_samples
 from gprofiler.profilers.java.jfr_session import (
@@ -131,6 +137,7 @@ class JavaProfiler(RuntimeProfiler):
         self.line_numbers = options.line_numbers
         self._ap_path = options.async_profiler_path
         self.ap_library: Path | None = None
+        self.ap_name = ""  # the library's file name in JVMs
         self.prefix = f"gprofiler-{os.getpid()}"
         self.cycle = 0
         self.crashed: str | None = None
@@ -152,6 +159,8 @@ class JavaProfiler(RuntimeProfiler):
             self.mode = "ap" if self.ap_library else "jfr"
         if self.mode == "ap" and self.ap_library is None:
             raise ProfilerUnavailableError("--java-mode ap needs --java-async-profiler-path")
+        if self.mode == "ap" and self.ap_library is not None:
+            self.ap_name = library_name(self.ap_library)
         logger.info("Java profiling with %s", "async-profiler" if self.mode == "ap" else "JFR")
         removed = remove_stale_outputs(Path("/tmp"), os.getpid())
         if removed:
@@ -213,8 +222,8 @@ class JavaProfiler(RuntimeProfiler):
         duration = self.context.duration + RECORDING_GRACE_S
         session: JfrRecording | ApSession
         if self.mode == "ap" and self.ap_library is not None:
-            library = install_library(target, self.ap_library, f"/tmp/.{self.prefix}")
-            output = f"/tmp/{self.prefix}-{target.pid}-{cycle}.collapsed"  # host PID: unique everywhere
+            library = install_library(target, self.ap_library, self.ap_name)
+            output = f"{DIRECTORY}/{self.prefix}-{target.pid}-{cycle}.collapsed"  # host PIDs: unique
             interval_ns = 1_000_000_000 // self.context.frequency
             session = ApSession.start(target, library, interval_ns, output, self.timeout)
         else:
