@@ -299,3 +299,17 @@ def test_async_profiler_is_loaded_once_and_found_by_the_next_agent(
     assert Path(library).stat().st_mtime_ns == copied  # not copied again
     assert _busy_share(parse_profile(agent.output / "last_profile.col").of_app("java: Busy")) > 0.8
     assert sorted(path.name for path in Path(DIRECTORY).iterdir()) == [Path(library).name]
+
+
+def test_async_profiler_event_and_extra_arguments_reach_it(agent: AgentFiles, java_classes: Path) -> None:
+    """itimer instead of perf events, and `cstack=no` (Java frames only) from --java-async-profiler-args."""
+    with running("java", "-cp", java_classes, "DevNull", "60"):
+        time.sleep(JVM_AGE)
+        result = agent.run(
+            "-d", "3", "--java-async-profiler-mode", "itimer", "--java-async-profiler-args", "cstack=no"
+        )
+    assert result.returncode == 0, result.stderr
+    stacks = parse_profile(agent.output / "last_profile.col").of_app("java: DevNull")
+    frames = {frame for stack in stacks for frame in stack[1:]}
+    assert any(frame.startswith("DevNull.") for frame in frames), frames
+    assert all(frame.endswith(JAVA_FRAME) for frame in frames), frames

@@ -122,6 +122,13 @@ def _run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
             "requires --perf-mode fp or smart",
         ),
         (["-o", "/tmp/x", "--no-such-option"], "unrecognized arguments: --no-such-option"),
+        # gProfiler's options for async-profiler 2.x: refused, not silently ignored
+        (["-o", "/tmp/x", "--java-async-profiler-safemode", "127"], "async-profiler 3.0 removed safemode"),
+        (["-o", "/tmp/x", "--java-async-profiler-mcache", "30"], "removed the method cache option"),
+        (["-o", "/tmp/x", "--java-async-profiler-no-report-meminfo"], "no meminfo command"),
+        (["-o", "/tmp/x", "--java-async-profiler-args", "cstack=vm,file=/x"], "file is set by the agent"),
+        (["-o", "/tmp/x", "--java-async-profiler-mode", "perf"], "'perf' is not one of cpu, itimer, auto"),
+        (["-o", "/tmp/x", "--java-safemode", "hserr,oom"], "unknown guard 'oom'"),
     ],
 )
 def test_invalid_values_exit_2_with_one_clear_line(args: list[str], message: str) -> None:

@@ -115,6 +115,14 @@ def test_java_detection_and_app_id() -> None:
     )
 
 
+def test_jdk_tools_are_named_by_the_tool_not_by_the_launchers_rule() -> None:
+    javac = "/usr/lib/jvm/java-17-openjdk-amd64/bin/javac"
+    assert application_id(JAVA, javac, ["javac", "-d", "/tmp/classes", "Busy.java"], "/") == "java: javac"
+    assert application_id(JAVA, "/usr/bin/jshell", ["jshell"], "/") == "java: jshell"
+    java = "/usr/lib/jvm/java-17-openjdk-amd64/bin/java"
+    assert application_id(JAVA, java, ["java", "-cp", "/app", "Main"], "/") == "java: Main"
+
+
 def test_recording_files_of_dead_agents_are_removed_and_nothing_else(tmp_path: Path) -> None:
     stale = ["gprofiler-111-222-1.jfr", "gprofiler-111-222.jfc", "gprofiler-111-222-3.collapsed"]
     kept = [

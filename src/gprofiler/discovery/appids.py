@@ -161,5 +161,8 @@ def application_id(runtime: str | None, exe: str, args: Sequence[str], cwd: str 
     if runtime == NODEJS:
         return _node(args, cwd)
     if runtime == JAVA:
-        return _java(args)
+        # The `java` launcher's rule; a JDK tool (javac, jshell, jar...) or a program embedding the
+        # JVM is named by its executable: `javac -d DIR ...` is not an app called DIR.
+        tool = exe.rsplit("/", 1)[-1]
+        return _java(args) if tool == "java" else f"java: {tool}" if tool else None
     return None

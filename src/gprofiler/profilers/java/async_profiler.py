@@ -39,8 +39,8 @@ class OtherProfilerError(AttachError):
     """The JVM has another async-profiler loaded: not loaded into."""
 
 
-def start_options(event: str, interval_ns: int) -> str:
-    return f"start,event={event},interval={interval_ns}"
+def start_options(event: str, interval_ns: int, extra: str = "") -> str:
+    return f"start,event={event},interval={interval_ns}" + (f",{extra}" if extra else "")
 
 
 def stop_options(output: str) -> str:
@@ -140,22 +140,26 @@ class ApSession:
         interval_ns: int,
         output: str,
         timeout: float,
-        event: str = "cpu",
+        event_mode: str = "auto",
+        extra: str = "",
     ) -> "ApSession":
+        """Start profiling: `event_mode` cpu, itimer, or auto (cpu, else itimer where the JVM may not
+        open perf events: its container's seccomp, perf_event_paranoid)."""
+
         def load(options: str) -> None:
             execute(target, "load", library, "true", options, timeout=timeout)
 
+        event = "itimer" if event_mode == "itimer" else "cpu"
         try:
-            load(start_options(event, interval_ns))
+            load(start_options(event, interval_ns, extra))
         except AttachError as error:
             message = str(error).lower()
             if "already" in message:
                 # left running by an agent that was killed: its data is not this cycle's
                 load("stop")
-                load(start_options(event, interval_ns))
-            elif event == "cpu" and "perf" in message:
-                # perf_events unavailable to the JVM (its container's seccomp, perf_event_paranoid)
-                load(start_options("itimer", interval_ns))
+                load(start_options(event, interval_ns, extra))
+            elif event_mode == "auto" and "perf" in message:
+                load(start_options("itimer", interval_ns, extra))
             else:
                 raise
         return cls(target, library, output)

@@ -13,6 +13,7 @@ Safety, adapted from gProfiler's safe mode:
   agent's life: later JVMs get a `[Profiling skipped: ...]` frame and a critical log line.
 """
 
+import argparse
 import concurrent.futures
 import contextlib
 import functools
@@ -96,6 +97,48 @@ def selected_flags(vm_flags: str) -> dict[str, str]:
     return flags
 
 
+JAVA_SAFEMODES = ("hserr", "version")
+_REFUSED_HELP = "gProfiler's option for async-profiler 2.x; refused: the bundled async-profiler 4 lacks it"
+_AP_MODES = ("cpu", "itimer", "auto")
+# gProfiler's async-profiler options that async-profiler 3.0 removed (the bundled one is 4.x)
+_REFUSED = {
+    "java_ap_safemode": "--java-async-profiler-safemode: async-profiler 3.0 removed safemode; its stack "
+    "walking is chosen with --java-async-profiler-args cstack=... and --java-async-profiler-features",
+    "java_ap_mcache": "--java-async-profiler-mcache: async-profiler 3.0 removed the method cache option",
+    "java_ap_no_report_meminfo": "--java-async-profiler-no-report-meminfo: the bundled async-profiler has "
+    "no meminfo command, so there is nothing to report or not",
+}
+
+
+def _ap_mode(value: str) -> str:
+    if value not in _AP_MODES:
+        raise argparse.ArgumentTypeError(f"{value!r} is not one of {', '.join(_AP_MODES)}")
+    return value
+
+
+def _java_safemode(value: str) -> str:
+    unknown = [name for name in value.split(",") if name and name not in JAVA_SAFEMODES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown guard {unknown[0]!r} (known: {', '.join(JAVA_SAFEMODES)})")
+    return value
+
+
+def _ap_start_extra(value: str | None) -> str | None:
+    """An error for --java-async-profiler-args that would take over what the agent drives."""
+    for item in (value or "").split(","):
+        key = item.partition("=")[0].strip()
+        if key in ("file", "start", "stop", "resume", "dump", "event", "interval", "collapsed", "jfr"):
+            return f"--java-async-profiler-args: {key} is set by the agent"
+    return None
+
+
+def _validate(args: argparse.Namespace) -> str | None:
+    for dest, message in _REFUSED.items():
+        if getattr(args, dest, None):
+            return message
+    return _ap_start_extra(getattr(args, "java_ap_args", None))
+
+
 @dataclass(frozen=True)
 class JavaOptions:
     async_profiler_path: str | None = option(
@@ -121,6 +164,37 @@ class JavaOptions:
     line_numbers: bool = option(
         False, "--java-line-numbers", help="Add line numbers to Java frames (Class.method:42)"
     )
+    ap_mode: str = option(
+        "auto",
+        "--java-async-profiler-mode",
+        type=_ap_mode,
+        help="async-profiler's event: cpu (perf_events), itimer (setitimer), or auto: cpu where the "
+        "JVM may open perf events, else itimer (default: %(default)s)",
+    )
+    ap_features: str | None = option(
+        None, "--java-async-profiler-features", help="async-profiler's features= (e.g. vtable,comptask)"
+    )
+    ap_args: str | None = option(
+        None,
+        "--java-async-profiler-args",
+        help="More options for async-profiler's start command, comma-separated (e.g. cstack=vm)",
+    )
+    safemode: str = option(
+        ",".join(JAVA_SAFEMODES),
+        "--java-safemode",
+        type=_java_safemode,
+        help="The guards kept, comma-separated: hserr (a JVM crash after profiling turns Java profiling "
+        "off), version (JVMs whose version the engine does not support are left alone); '' for none "
+        "(default: %(default)s)",
+    )
+    # gProfiler's, for async-profiler 2.x: refused (see _validate), never silently ignored
+    ap_safemode: str | None = option(None, "--java-async-profiler-safemode", help=_REFUSED_HELP)
+    ap_mcache: str | None = option(None, "--java-async-profiler-mcache", help=_REFUSED_HELP)
+    ap_no_report_meminfo: bool = option(
+        False,
+        "--java-async-profiler-no-report-meminfo",
+        help=_REFUSED_HELP,
+    )
 
 
 class JavaProfiler(RuntimeProfiler):
@@ -132,7 +206,12 @@ class JavaProfiler(RuntimeProfiler):
         self.context = context
         self.mode = mode
         self.timeout = float(options.jattach_timeout)
-        self.version_check = not options.no_version_check
+        guards = set(options.safemode.split(","))
+        self.version_check = not options.no_version_check and "version" in guards
+        self.hserr_guard = "hserr" in guards
+        self.ap_event = options.ap_mode
+        extra = [f"features={options.ap_features}"] if options.ap_features else []
+        self.ap_extra = ",".join([*extra, *([options.ap_args] if options.ap_args else [])])
         self.native_samples = options.native_samples
         self.line_numbers = options.line_numbers
         self._ap_path = options.async_profiler_path
@@ -225,7 +304,9 @@ class JavaProfiler(RuntimeProfiler):
             library = install_library(target, self.ap_library, self.ap_name)
             output = f"{DIRECTORY}/{self.prefix}-{target.pid}-{cycle}.collapsed"  # host PIDs: unique
             interval_ns = 1_000_000_000 // self.context.frequency
-            session = ApSession.start(target, library, interval_ns, output, self.timeout)
+            session = ApSession.start(
+                target, library, interval_ns, output, self.timeout, self.ap_event, self.ap_extra
+            )
         else:
             session = start_recording(
                 target, self.prefix, cycle, self.context.frequency, duration, self.timeout
@@ -313,7 +394,7 @@ class JavaProfiler(RuntimeProfiler):
             return  # its filesystem went with it
         target = self._target(process)
         new = self._hs_err_files(target, started.cwd, host_path=gone) - started.hs_err_before
-        if new and not self.crashed:
+        if new and not self.crashed and self.hserr_guard:
             self.crashed = f"a JVM crashed after being profiled (pid {process.pid}, {sorted(new)[0]})"
             logger.critical("%s; Java profiling is off for the rest of this agent's life", self.crashed)
 
@@ -389,5 +470,6 @@ SPEC = ProfilerSpec(
     "its library is given), auto (ap if available, else jfr), or disabled",
     options_type=JavaOptions,
     factory=JavaProfiler,
+    validate=_validate,
     max_frequency=100,
 )
