@@ -57,6 +57,11 @@ add_data=()
 for tool in "$STAGE"/bin/*; do
     add_data+=(--add-data "$tool:gprofiler/resources/bin")
 done
+# --collect-data leaves shared objects out: async-profiler's library is named explicitly (a JVM
+# loads it; the executable never does).
+java_resources="$PWD/src/gprofiler/resources/java"
+[ -f "$java_resources/libasyncProfiler.so" ] || die "async-profiler missing: run ./dev.sh setup"
+add_data+=(--add-data "$java_resources/libasyncProfiler.so:gprofiler/resources/java")
 "$VENV/bin/pyinstaller" --noconfirm --clean --log-level WARN --onefile --name gprofiler-dynamic \
     --collect-data gprofiler "${add_data[@]}" \
     --distpath "$STAGE/pyinstaller/dist" --workpath "$STAGE/pyinstaller/work" \

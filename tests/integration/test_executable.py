@@ -3,6 +3,7 @@
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 from gprofiler import __version__
@@ -60,6 +61,19 @@ def test_bundled_pyspy_profiles_python_from_an_empty_root_using_host_proc(
     python = profile.of_app(str(TARGETS / "busy.py"))
     names = {frame.split(" (", 1)[0] for stack in python for frame in stack if frame.endswith("_[p]")}
     assert {"gp_outer", "gp_middle", "gp_leaf"} <= names, names
+
+
+def test_bundled_async_profiler_profiles_a_jvm_from_an_empty_root(
+    executable: Path, java_classes: Path, tmp_path: Path
+) -> None:
+    with running("java", "-cp", java_classes, "Busy", "60"):
+        time.sleep(3.5)  # the agent leaves JVMs younger than 3 s alone
+        result = _run_in_empty_root(executable, tmp_path, "-d", "3")
+    assert result.returncode == 0, result.stderr
+    assert "Java profiling with async-profiler" in result.stderr
+    busy = parse_profile(tmp_path / "out" / "last_profile.col").of_app("java: Busy")
+    frames = {frame for stack in busy for frame in stack}
+    assert {"Busy.main_[j]", "Busy.mid_[j]"} <= frames, frames
 
 
 def test_extraction_directories_are_removed_on_sigterm(executable: Path, tmp_path: Path) -> None:
