@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""How much being profiled (JFR through the attach socket) slows a CPU-bound Java program.
+"""How much being profiled slows a CPU-bound Java program, with each engine in one run.
 
 Same design as bench_python_slowdown.py: two identical JVMs (benchmarks/targets/Rounds.java) share
 one CPU, and phases without the agent alternate with phases where the agent profiles one of them
-(`--pids A`, default 11 Hz: perf plus a JFR recording per cycle). Prints A/B per state and the
-slowdown (target <= 1.01).
+(`--pids A`, default 11 Hz: perf plus, per cycle, a JFR recording or async-profiler started and
+stopped). Prints A/B per state and each engine's slowdown (target <= 1.01 each).
 """
 
 import argparse
@@ -27,7 +27,9 @@ def main() -> int:
     try:
         source = ROOT / "benchmarks" / "targets" / "Rounds.java"
         subprocess.run(["javac", "-d", str(classes), str(source)], check=True)
-        return pair_slowdown(["java", "-cp", str(classes), "Rounds"], args.pairs, args.seconds, "Java")
+        engines = {"JFR": ["--java-mode", "jfr"], "async-profiler": ["--java-mode", "ap"]}
+        command = ["java", "-cp", str(classes), "Rounds"]
+        return pair_slowdown(command, args.pairs, args.seconds, "Java", engines)
     finally:
         shutil.rmtree(classes, ignore_errors=True)
 

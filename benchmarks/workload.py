@@ -146,29 +146,35 @@ class RoundsWorker:
         self.process.wait()
 
 
-def pair_slowdown(command: list[str], pairs: int, seconds: float, label: str) -> int:
+def pair_slowdown(
+    command: list[str], pairs: int, seconds: float, label: str, variants: dict[str, list[str]] | None = None
+) -> int:
     """Two identical workers share the last CPU; phases alternate between no agent and the agent
-    (`-c -d 5 --pids A`, on CPU 0) profiling worker A. Prints A/B per state and the slowdown."""
+    (`-c -d 5 --pids A`, on CPU 0, plus each variant's arguments) profiling worker A. Prints A/B per
+    state and each variant's slowdown, all from one run."""
+    variants = variants if variants is not None else {"A profiled": []}
     directory = scratch_dir()
     last_cpu = (os.cpu_count() or 1) - 1
     a, b = RoundsWorker(command, last_cpu), RoundsWorker(command, last_cpu)
-    ratios: dict[bool, list[float]] = {False: [], True: []}
+    states: list[str | None] = [None, *variants]
+    ratios: dict[str | None, list[float]] = {state: [] for state in states}
     try:
         time.sleep(4)  # warmed up, and old enough for the agent to attach to
         for _ in range(pairs):
-            for profiled in (False, True):
+            for state in states:
                 agent = None
-                if profiled:
+                if state is not None:
                     log = directory / "agent.log"
+                    log.unlink(missing_ok=True)
                     agent_command = ["taskset", "-c", "0", sys.executable, "-m", "gprofiler", "-c", "-d", "5"]
                     agent_command += ["--pids", str(a.process.pid), "-o", str(directory / "out")]
                     agent_command += ["--log-file", str(log), "--pid-file", str(directory / "agent.pid")]
-                    agent = subprocess.Popen(agent_command, stderr=subprocess.DEVNULL)
+                    agent = subprocess.Popen([*agent_command, *variants[state]], stderr=subprocess.DEVNULL)
                     time.sleep(2)  # started; the runtime profiler attached to A
                 start = time.monotonic()
                 time.sleep(seconds)
                 end = time.monotonic()
-                ratios[profiled].append(a.median_between(start, end) / b.median_between(start, end))
+                ratios[state].append(a.median_between(start, end) / b.median_between(start, end))
                 if agent is not None:
                     covered = wait_for_cycle(agent, directory / "agent.log", 1)
                     agent.send_signal(signal.SIGTERM)
@@ -179,10 +185,14 @@ def pair_slowdown(command: list[str], pairs: int, seconds: float, label: str) ->
         a.stop()
         b.stop()
         shutil.rmtree(directory, ignore_errors=True)
-    off, on = statistics.median(ratios[False]), statistics.median(ratios[True])
-    print(f"{label}: {pairs} off/on pairs of {seconds:.0f} s; CPU time per round of A over B")
-    print(f"off (no agent)     median {off:.4f}  range {min(ratios[False]):.4f}..{max(ratios[False]):.4f}")
-    print(f"on  (A profiled)   median {on:.4f}  range {min(ratios[True]):.4f}..{max(ratios[True]):.4f}")
-    noise = (max(ratios[False]) - min(ratios[False])) / off / 2
-    print(f"slowdown of the profiled worker  {on / off:.4f}x  (target <= 1.01; noise here +-{noise:.1%})")
+    off = statistics.median(ratios[None])
+    print(f"{label}: {pairs} rounds of {seconds:.0f} s phases; CPU time per round of A over B")
+    print(f"{'no agent':<18} median {off:.4f}  range {min(ratios[None]):.4f}..{max(ratios[None]):.4f}")
+    for state in variants:
+        on = statistics.median(ratios[state])
+        print(f"{state:<18} median {on:.4f}  range {min(ratios[state]):.4f}..{max(ratios[state]):.4f}")
+    noise = (max(ratios[None]) - min(ratios[None])) / off / 2
+    for state in variants:
+        slowdown = statistics.median(ratios[state]) / off
+        print(f"slowdown of the worker, {state}: {slowdown:.4f}x (target <= 1.01, noise +-{noise:.1%})")
     return 0

@@ -278,9 +278,15 @@ def test_async_profiler_shows_java_over_native_over_kernel_frames(
 
 
 def test_async_profiler_is_loaded_once_and_found_by_the_next_agent(
-    agent: AgentFiles, java_classes: Path
+    agent: AgentFiles, java_classes: Path, tmp_path: Path
 ) -> None:
-    with running("java", "-cp", java_classes, "Busy", "60") as jvm:
+    console = tmp_path / "jvm-output.txt"
+    with (
+        open(console, "wb") as output,
+        subprocess.Popen(
+            ["java", "-cp", str(java_classes), "Busy", "60"], stdout=output, stderr=subprocess.STDOUT
+        ) as jvm,
+    ):
         time.sleep(JVM_AGE)
         first = agent.start("-c", "-d", "2", "--java-mode", "ap")
         try:
@@ -293,6 +299,8 @@ def test_async_profiler_is_loaded_once_and_found_by_the_next_agent(
         second = agent.run("-d", "2", "--java-mode", "ap")  # another agent, another PID
         maps = Path(f"/proc/{jvm.pid}/maps").read_text()
         _engine_idle(jvm.pid, "ap")
+        jvm.kill()
+    assert console.read_text() == ""  # nothing printed into the application's own output
     assert first.returncode == 0 and second.returncode == 0, stderr + second.stderr
     assert library is not None and library.startswith(f"{DIRECTORY}/libasyncProfiler-")
     assert {line.split()[-1] for line in maps.splitlines() if "libasyncProfiler" in line} == {library}

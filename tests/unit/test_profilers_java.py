@@ -70,8 +70,9 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "java"
 
 
 def test_async_profiler_commands() -> None:
-    assert start_options("cpu", 90_000_000) == "start,event=cpu,interval=90000000"
-    assert stop_options("/tmp/o") == "stop,file=/tmp/o,collapsed,ann,dot"
+    assert start_options("cpu", 90_000_000) == "start,event=cpu,interval=90000000,quiet"
+    assert start_options("itimer", 10, "cstack=vm") == "start,event=itimer,interval=10,quiet,cstack=vm"
+    assert stop_options("/tmp/o") == "stop,file=/tmp/o,collapsed,ann,dot,quiet"
 
 
 def test_async_profiler_output_as_gprofiler_writes_it() -> None:

@@ -7,8 +7,9 @@ JVM, which can never unload a library, keeps using the copy it has, and a new ag
 loaded. A JVM that maps another async-profiler (another tool's, or another version) is not loaded
 into: two copies would both install their signal handlers.
 
-Each cycle: `load <lib> true start,event=cpu,interval=<ns>,...` (`itimer` where the JVM may not
-open perf events), and at its end `load <lib> true stop,file=<out>,collapsed,ann,dot` into a file the
+Each cycle: `load <lib> true start,event=cpu,interval=<ns>,quiet` (`itimer` where the JVM may not
+open perf events; `quiet`, or async-profiler prints "Profiling started" on the application's
+stdout), and at its end `load <lib> true stop,file=<out>,collapsed,ann,dot,quiet` into a file the
 agent created for it in that directory, owned by the JVM's user; the agent reads and deletes it.
 Frames: `_[j]` Java (async-profiler 4 writes interpreted and C1 frames as `_[0]` and `_[1]`, which
 become `_[j]` as gProfiler writes them), `_[i]` inlined, `_[k]` kernel, native frames plain.
@@ -40,11 +41,12 @@ class OtherProfilerError(AttachError):
 
 
 def start_options(event: str, interval_ns: int, extra: str = "") -> str:
-    return f"start,event={event},interval={interval_ns}" + (f",{extra}" if extra else "")
+    # quiet: async-profiler would print "Profiling started" to the application's stdout
+    return f"start,event={event},interval={interval_ns},quiet" + (f",{extra}" if extra else "")
 
 
 def stop_options(output: str) -> str:
-    return f"stop,file={output},collapsed,ann,dot"
+    return f"stop,file={output},collapsed,ann,dot,quiet"
 
 
 def _frame_name(name: str) -> str:
@@ -156,7 +158,7 @@ class ApSession:
             message = str(error).lower()
             if "already" in message:
                 # left running by an agent that was killed: its data is not this cycle's
-                load("stop")
+                load("stop,quiet")
                 load(start_options(event, interval_ns, extra))
             elif event_mode == "auto" and "perf" in message:
                 load(start_options("itimer", interval_ns, extra))
@@ -175,6 +177,6 @@ class ApSession:
 
     def abandon(self, timeout: float) -> None:
         with contextlib.suppress(Exception):
-            execute(self.target, "load", self.library, "true", "stop", timeout=timeout)
+            execute(self.target, "load", self.library, "true", "stop,quiet", timeout=timeout)
         with contextlib.suppress(OSError):
             unlink_in_root(self.target.root, self.output)
