@@ -12,6 +12,7 @@ within a minor version's patch releases. Free-threaded builds (3.13t) differ and
 A version that is not here is profiled with py-spy.
 """
 
+import dataclasses
 from dataclasses import dataclass
 
 
@@ -48,6 +49,30 @@ class CPythonLayout:
     unicode_compact_data: int  # sizeof(PyCompactUnicodeObject): other compact strings'
 
 
+_V3_12 = CPythonLayout(
+    runtime_interpreters_head=40,
+    interp_threads_head=72,
+    gil_in_runtime=None,
+    interp_gil_pointer=384,
+    gil_locked=16,
+    gil_last_holder=8,
+    tstate_next=8,
+    tstate_native_thread_id=144,
+    tstate_frame=56,
+    cframe_current_frame=0,
+    frame_code=0,
+    frame_previous=8,
+    frame_owner=70,
+    frame_owned_by_cstack=3,
+    code_firstlineno=68,
+    code_filename=112,
+    code_qualname=128,
+    unicode_length=16,
+    unicode_state=32,
+    unicode_ascii_data=40,
+    unicode_compact_data=56,
+)
+
 LAYOUTS: dict[str, CPythonLayout] = {
     "3.11": CPythonLayout(
         runtime_interpreters_head=40,
@@ -72,51 +97,17 @@ LAYOUTS: dict[str, CPythonLayout] = {
         unicode_ascii_data=48,
         unicode_compact_data=72,
     ),
-    "3.12": CPythonLayout(
-        runtime_interpreters_head=40,
-        interp_threads_head=72,
-        gil_in_runtime=None,
-        interp_gil_pointer=384,
-        gil_locked=16,
-        gil_last_holder=8,
-        tstate_next=8,
-        tstate_native_thread_id=144,
-        tstate_frame=56,
-        cframe_current_frame=0,
-        frame_code=0,
-        frame_previous=8,
-        frame_owner=70,
-        frame_owned_by_cstack=3,
-        code_firstlineno=68,
-        code_filename=112,
-        code_qualname=128,
-        unicode_length=16,
-        unicode_state=32,
-        unicode_ascii_data=40,
-        unicode_compact_data=56,
-    ),
-    "3.13": CPythonLayout(
+    "3.12": _V3_12,
+    # 3.13: the interpreter state grew (ceval moved to its start), and a thread state points at its
+    # frame directly (no _PyCFrame); the frame's code is `f_executable`, at the same place
+    "3.13": dataclasses.replace(
+        _V3_12,
         runtime_interpreters_head=632,
         interp_threads_head=7344,
-        gil_in_runtime=None,
         interp_gil_pointer=16,
-        gil_locked=16,
-        gil_last_holder=8,
-        tstate_next=8,
         tstate_native_thread_id=160,
         tstate_frame=72,
         cframe_current_frame=None,
-        frame_code=0,
-        frame_previous=8,
-        frame_owner=70,
-        frame_owned_by_cstack=3,
-        code_firstlineno=68,
-        code_filename=112,
-        code_qualname=128,
-        unicode_length=16,
-        unicode_state=32,
-        unicode_ascii_data=40,
-        unicode_compact_data=56,
     ),
 }
 
