@@ -15,7 +15,8 @@ from gprofiler.discovery.catalog import ProcessCatalog
 from gprofiler.profilers.base import RuntimeResult
 from gprofiler.profilers.python.layouts import LAYOUTS, CPythonLayout
 from gprofiler.profilers.python.profiler import PYTHON_SUFFIX, find_pyspy, parse_pyspy_raw, pyspy_argv
-from gprofiler.profilers.python.sampler import InterpreterFinder, SamplerCycle, Target
+from gprofiler.profilers.python.sampler import InterpreterFinder, python_target
+from gprofiler.profilers.sampling import SamplerCycle
 from gprofiler.stacks.escaping import escape_frame
 from gprofiler.stacks.model import StackCounts
 from tests.integration.conftest import PYTHON, TARGETS, running
@@ -129,7 +130,8 @@ def _sample(pid: int, seconds: int, rate: int = 50, gil_only: bool = False) -> d
     assert process is not None and process.metadata is not None, "the catalog does not see the target"
     interpreter = InterpreterFinder(Path("/proc"), PYTHON_SUFFIX).find(process)
     assert interpreter is not None, f"no sampler for Python {process.metadata.get('python_version')}"
-    cycle = SamplerCycle([Target(process, interpreter, rate, seconds, gil_only)], Path("/proc"), False)
+    target = python_target(process, interpreter, Path("/proc"), (rate, seconds), gil_only)
+    cycle = SamplerCycle([target], Path("/proc"), False, "python-sampler")
     return cycle.results(timeout=seconds + 30)
 
 

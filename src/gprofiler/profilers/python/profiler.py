@@ -21,9 +21,10 @@ from gprofiler.discovery.catalog import DiscoveredProcess
 from gprofiler.discovery.procfs import is_running
 from gprofiler.discovery.runtimes import PYTHON
 from gprofiler.profilers.base import ProfilerContext, ProfilerUnavailableError, RuntimeProfiler, RuntimeResult
-from gprofiler.profilers.python.sampler import InterpreterFinder, SamplerCycle, Target
+from gprofiler.profilers.python.sampler import InterpreterFinder, python_target
 from gprofiler.profilers.python.versions import PackageVersions
 from gprofiler.profilers.registry import ProfilerSpec, option
+from gprofiler.profilers.sampling import SamplerCycle
 from gprofiler.runner import ChildProcess, StoppedError, ToolError
 from gprofiler.stacks.model import StackCounts
 from gprofiler.stacks.tool_output import parse_tool_output
@@ -198,7 +199,7 @@ class PythonCycle:
                     if result is not None and result.stacks:
                         stacks = self.profiler.annotate(target.process, result.stacks)
                         results[target.process.pid] = dataclasses.replace(result, stacks=stacks)
-                    if target.no_interpreter:
+                    if target.not_running:
                         self.profiler.not_python.add(target.process.info.key)
         finally:
             results.update(self.pyspy.results(max(0.0, deadline - time.monotonic())))
@@ -257,10 +258,11 @@ class PySpyProfiler(RuntimeProfiler):
             if interpreter is None:
                 spied.append(process)
                 continue
-            rate, seconds = self._plan(process, cpu)
+            plan = self._plan(process, cpu)
             gil_only = process.info.nspid != process.pid and not self.idle  # as for py-spy: see pyspy_argv
-            targets.append(Target(process, interpreter, rate, seconds, gil_only))
-        sampler = SamplerCycle(targets, self.context.proc_root, self.idle) if targets else None
+            targets.append(python_target(process, interpreter, self.context.proc_root, plan, gil_only))
+        root = self.context.proc_root
+        sampler = SamplerCycle(targets, root, self.idle, "python-sampler") if targets else None
         return PythonCycle(self, sampler, self._pyspy_cycle(spied, cpu))
 
     def _plan(self, process: DiscoveredProcess, cpu: Mapping[int, float]) -> tuple[int, int]:

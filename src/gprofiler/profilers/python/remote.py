@@ -1,55 +1,28 @@
 """A CPython interpreter's stacks, read from outside: the agent's own Python sampler.
 
 The interpreter is never stopped or injected into: each sample reads its thread states and frames
-from /proc/PID/mem (what py-spy's `--nonblocking` does with process_vm_readv), so a read can see a
-frame being pushed or popped. Everything read is checked before it is trusted: addresses must be
+from /proc/PID/mem (what py-spy's `--nonblocking` does; remote_memory.py), so a read can see a frame
+being pushed or popped. Everything read is checked before it is trusted: addresses must be
 user-space, a code object must have CPython's code type, a string its unicode type and a sane
 length, a walk stops at a loop or after MAX_FRAMES; a sample that fails a check is counted as an
 error and dropped, never turned into a wrong stack.
 """
 
-import os
 import struct
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from gprofiler.profilers.python.layouts import OBJECT_TYPE, CPythonLayout
+from gprofiler.profilers.remote_memory import NotRunningError, ProcessMemory, RemoteReadError
 from gprofiler.stacks.escaping import escape_frame
 
 MAX_FRAMES = 4096  # deeper stacks keep their innermost MAX_FRAMES frames under a marker
 MAX_THREADS = 1024
 MAX_NAME = 4096  # characters of a file or function name
-_USER_SPACE_END = 1 << 47
 TRUNCATED_FRAME = "[truncated]"
 
 
-class RemoteReadError(Exception):
-    """A read of the target's memory failed or what it read does not hold together."""
-
-
-class NoInterpreterError(RemoteReadError):
+class NoInterpreterError(NotRunningError):
     """libpython is there, but no interpreter has been started (gdb, vim, perf's scripting)."""
-
-
-class ProcessMemory:
-    """Reads of one process's memory through /proc/PID/mem (opened once, read with pread)."""
-
-    def __init__(self, proc_root: Path, pid: int) -> None:
-        self.fd = os.open(f"{proc_root}/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
-
-    def read(self, address: int, size: int) -> bytes:
-        if not 0 < address < _USER_SPACE_END - size:
-            raise RemoteReadError(f"address {address:#x} is not in user space")
-        try:
-            data = os.pread(self.fd, size, address)
-        except OSError as error:
-            raise RemoteReadError(f"read of {size} bytes at {address:#x}: {error.strerror}") from None
-        if len(data) != size:
-            raise RemoteReadError(f"short read at {address:#x}")
-        return data
-
-    def close(self) -> None:
-        os.close(self.fd)
 
 
 @dataclass
