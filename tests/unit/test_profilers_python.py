@@ -5,13 +5,14 @@ from pathlib import Path
 
 import configargparse
 
-from gprofiler.profilers.python.profiler import parse_pyspy_raw, pyspy_argv, pyspy_error, sampling_plan
+from gprofiler.profilers.python.profiler import parse_pyspy_raw, pyspy_argv, pyspy_error
 from gprofiler.profilers.python.versions import (
     PackageVersions,
     packages_dir,
     parse_metadata_name_version,
     parse_record_paths,
 )
+from gprofiler.profilers.sampling import sampling_plan
 from gprofiler.stacks.model import StackCounts
 
 MERGE = Path(__file__).resolve().parent.parent / "fixtures" / "merge"

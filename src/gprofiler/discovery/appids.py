@@ -9,7 +9,7 @@ import posixpath
 import re
 from collections.abc import Sequence
 
-from gprofiler.discovery.runtimes import JAVA, NODEJS, PYTHON
+from gprofiler.discovery.runtimes import JAVA, NODEJS, PHP, PYTHON, RUBY
 
 _GUNICORN_TITLE = re.compile(r"^gunicorn: (?:master|worker) \[([^\]]*)\]$")
 _PYTHON_BIN = re.compile(r"^python(\d+(\.\d+)?)?$")
@@ -148,6 +148,57 @@ def _java(args: Sequence[str]) -> str | None:
     return None
 
 
+# Ruby servers rename themselves (setproctitle): one argument holding the title.
+_PUMA_TITLE = re.compile(r"^puma(?: [\d.]+)? \(([^)]*)\)(?: \[([^\]]*)\])?")
+_PUMA_WORKER = re.compile(r"^puma: cluster worker \d+: \d+(?: \[([^\]]*)\])?")
+_SIDEKIQ_TITLE = re.compile(r"^sidekiq [\d.]+ ?(\S*) \[\d+ of \d+ busy\]")
+_UNICORN_TITLE = re.compile(r"^(unicorn(?:_rails)?) (?:master|worker\[\d+\])(.*)$")
+_RUBY_BIN = re.compile(r"^ruby(\d+(\.\d+)*)?$")
+_PHP_FPM_TITLE = re.compile(r"^php-fpm: (pool \S+|master process)")
+_PHP_BIN = re.compile(r"^php(\d+(\.\d+)?)?$")
+
+
+def _title(args: Sequence[str]) -> str:
+    """A renamed process's title: its one non-empty argument, padding removed."""
+    present = [arg.strip() for arg in args if arg.strip()]
+    return present[0] if len(present) == 1 else ""
+
+
+def _ruby(args: Sequence[str], cwd: str | None) -> str | None:
+    """puma, unicorn, sidekiq (by their titles), rails, rackup, then a plain `ruby script.rb`."""
+    title = _title(args)
+    if match := _PUMA_TITLE.match(title):
+        return f"puma: {match.group(2) or _in_cwd(cwd, '.')} ({match.group(1)})"
+    if match := _PUMA_WORKER.match(title):
+        return f"puma: {match.group(1) or _in_cwd(cwd, '.')}"
+    if match := _SIDEKIQ_TITLE.match(title):
+        return f"sidekiq: {match.group(1) or _in_cwd(cwd, '.')}"
+    if match := _UNICORN_TITLE.match(title):
+        config = _option(match.group(2).split(), "-c", "--config-file")
+        return f"{match.group(1)}: {_in_cwd(cwd, config) if config else _in_cwd(cwd, '.')}"
+    for server in ("puma", "unicorn", "sidekiq", "rails", "rackup"):
+        if _named(args, server):
+            positional = [arg for arg in args[2:] if arg.endswith(".ru")]
+            where = positional[0] if positional else "."
+            return f"{server}: {_in_cwd(cwd, where)}"
+    if _RUBY_BIN.match(os.path.basename(_arg(args, 0))):
+        script = next((arg for arg in args[1:] if not arg.startswith("-")), "")
+        if script.endswith(".rb") or "/" in script:
+            return f"ruby: {script} ({_in_cwd(cwd, script)})"
+    return None
+
+
+def _php(args: Sequence[str], cwd: str | None) -> str | None:
+    """`php-fpm: pool NAME` for php-fpm's workers, `php: script.php (path)` for the command line."""
+    if match := _PHP_FPM_TITLE.match(_title(args)):
+        return "php-fpm: master" if match.group(1) == "master process" else f"php-fpm: {match.group(1)}"
+    if _PHP_BIN.match(os.path.basename(_arg(args, 0))):
+        script = next((arg for arg in args[1:] if not arg.startswith("-")), "")
+        if script:
+            return f"php: {script} ({_in_cwd(cwd, script)})"
+    return None
+
+
 def application_id(runtime: str | None, exe: str, args: Sequence[str], cwd: str | None) -> str | None:
     """The app a process serves, or None; the first matching rule wins, as in gProfiler."""
     if runtime == PYTHON:
@@ -160,6 +211,10 @@ def application_id(runtime: str | None, exe: str, args: Sequence[str], cwd: str 
         )
     if runtime == NODEJS:
         return _node(args, cwd)
+    if runtime == RUBY:
+        return _ruby(args, cwd)
+    if runtime == PHP:
+        return _php(args, cwd)
     if runtime == JAVA:
         # The `java` launcher's rule; a JDK tool (javac, jshell, jar...) or a program embedding the
         # JVM is named by its executable: `javac -d DIR ...` is not an app called DIR.

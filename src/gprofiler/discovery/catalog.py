@@ -27,13 +27,18 @@ from gprofiler.discovery.runtimes import (
     GO,
     JAVA,
     NODEJS,
+    PHP,
     PYTHON,
+    RUBY,
     libpython_path,
     node_version_in,
+    php_version_in,
     python_major_minor,
     python_version_in,
+    ruby_version_in,
     runtime_from_exe,
     runtime_from_maps,
+    runtime_library,
 )
 
 logger = logging.getLogger(__name__)
@@ -144,7 +149,7 @@ class ProcessCatalog:
         if runtime is None and binary.get("go") is not None:
             runtime = GO
         appid = None
-        if self.appids and runtime in (PYTHON, NODEJS, JAVA):
+        if self.appids and runtime in (PYTHON, NODEJS, JAVA, RUBY, PHP):
             appid = application_id(runtime, info.exe, info.cmdline, read_cwd(self.proc_root, info.pid))
         metadata = self._metadata(info, runtime, binary, maps)
         return DiscoveredProcess(info, runtime, appid, metadata, container)
@@ -179,9 +184,12 @@ class ProcessCatalog:
         if kind not in facts:
             try:
                 with open_regular(handle) as file:
-                    facts[kind] = (
-                        python_version_in(file, major_minor) if kind == PYTHON else node_version_in(file)
-                    )
+                    if kind == PYTHON:
+                        facts[kind] = python_version_in(file, major_minor)
+                    else:
+                        facts[kind] = {NODEJS: node_version_in, RUBY: ruby_version_in, PHP: php_version_in}[
+                            kind
+                        ](file)
             except OSError:
                 facts[kind] = None
         version: str | None = facts[kind]
@@ -202,6 +210,11 @@ class ProcessCatalog:
             )
         elif runtime == NODEJS:
             metadata["node_version"] = self._file_version(exe_handle, NODEJS)
+        elif runtime in (RUBY, PHP):  # the version is in libruby / libphp when the exe is a launcher
+            maps = maps or _read_maps(self.proc_root, info.pid)
+            library = runtime_library(runtime, parse_mapped_paths(maps))
+            handle = _mapped_file_handle(self.proc_root, info.pid, maps, library) if library else None
+            metadata[f"{runtime}_version"] = self._file_version(handle or exe_handle, runtime)
         elif runtime == GO:
             go: GoBinary = binary["go"]
             metadata["go_version"] = go.version

@@ -14,11 +14,12 @@ from gprofiler.profilers.java.profiler import SPEC as JAVA
 from gprofiler.profilers.nodejs.profiler import SPEC as NODEJS
 from gprofiler.profilers.perf.profiler import SPEC as PERF
 from gprofiler.profilers.perf.profiler import PerfOptions, PerfProfiler
+from gprofiler.profilers.php.profiler import SPEC as PHP
 from gprofiler.profilers.python.profiler import SPEC as PYTHON
 from gprofiler.profilers.registry import AnySpec, ProfilerSpec, check_unique
 
 SYSTEM: ProfilerSpec[PerfOptions, PerfProfiler] = PERF
-RUNTIME: tuple[ProfilerSpec[Any, RuntimeProfiler], ...] = (JAVA, NODEJS, PYTHON)
+RUNTIME: tuple[ProfilerSpec[Any, RuntimeProfiler], ...] = (JAVA, NODEJS, PHP, PYTHON)
 # The order of the command line's option groups.
 ALL: tuple[AnySpec, ...] = tuple(sorted((SYSTEM, *RUNTIME), key=lambda spec: spec.name))
 check_unique(ALL)

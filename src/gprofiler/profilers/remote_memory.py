@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 USER_SPACE_END = 1 << 47
+PAGE = 4096
 MAX_RANGES = 1024  # IOV_MAX
 
 
@@ -110,6 +111,54 @@ class ProcessMemory:
             parts.append(raw[offset : offset + size])
             offset += size
         return parts
+
+    def read_below(self, end: int, pages: int) -> tuple[int, bytes]:
+        """As much as can be read of the `pages` pages that end at `end` (the last one partial), as
+        (start address, bytes): an interpreter's stack grows up, so a frame's callers are below it,
+        and the pages below the stack's first one may not be mapped. One system call: the pages are
+        asked for from the top down, and a read stops at the first page that is not there."""
+        _check(end - 1, 1)
+        top = (end - 1) & ~(PAGE - 1)
+        pieces = [(top, end - top)] + [(top - PAGE * index, PAGE) for index in range(1, pages)]
+        pieces = [(address, size) for address, size in pieces if address > 0]
+        total = sum(size for _, size in pieces)
+        if self._readv is None:
+            return self._pread_below(pieces, end)
+        buffer = ctypes.create_string_buffer(total)
+        local, remote = (_IoVec * len(pieces))(), (_IoVec * len(pieces))()
+        base, filled = ctypes.addressof(buffer), total
+        for index, (address, size) in enumerate(pieces):
+            filled -= size  # the top piece goes last in the buffer, so the bytes come out in address order
+            local[index].base, local[index].length = base + filled, size
+            remote[index].base, remote[index].length = address, size
+        self.calls += 1
+        done = self._readv(self.pid, local, len(pieces), remote, len(pieces), 0)
+        if done < 0:
+            code = ctypes.get_errno()
+            if code in (errno.EPERM, errno.ENOSYS):
+                self._readv = None
+                return self._pread_below(pieces, end)
+            raise RemoteReadError(f"read of {total} bytes below {end:#x}: {os.strerror(code)}")
+        whole = 0
+        for _, size in pieces:  # only whole pieces: a read that stopped inside one is not trusted
+            if done < whole + size:
+                break
+            whole += size
+        if not whole:
+            raise RemoteReadError(f"nothing readable below {end:#x}")
+        return end - whole, buffer.raw[total - whole :]
+
+    def _pread_below(self, pieces: list[tuple[int, int]], end: int) -> tuple[int, bytes]:
+        parts: list[bytes] = []
+        for address, size in pieces:
+            try:
+                parts.append(self.read(address, size))
+            except RemoteReadError:
+                if not parts:
+                    raise
+                break
+        data = b"".join(reversed(parts))
+        return end - len(data), data
 
     def close(self) -> None:
         os.close(self.fd)

@@ -9,6 +9,7 @@ used (the profilers' `sampling_plan`), not how many processes there are.
 
 import heapq
 import logging
+import math
 import os
 import random
 import threading
@@ -30,6 +31,22 @@ logger = logging.getLogger(__name__)
 _BATCH_SECONDS = 0.005  # samples due this close together are taken in one wake-up
 _READ_FLAGS = os.O_RDONLY | os.O_CLOEXEC
 _KEPT_THREAD_FILES = 32  # per process: /proc/PID/task/TID/stat kept open for the cycle, re-read with pread
+
+
+MIN_SAMPLES = 10  # a process busy enough to profile gets at least this many samples
+
+
+def sampling_plan(rate: int, duration: int, cpu_share: float) -> tuple[int, int]:
+    """A sampler's (rate, seconds) for a process that used `cpu_share` of a core: about the samples
+    perf is expected to take of it (its stacks are scaled to perf's count anyway), so its cost
+    follows the CPU the process uses. A process with a core to itself is sampled at the full rate
+    for the whole cycle; below 1 Hz's worth, it samples at 1 Hz for part of the cycle (at least
+    MIN_SAMPLES seconds): one of 50 processes sharing two cores takes 24 samples in the first 24
+    seconds of a 60-second cycle instead of 660 over all of it."""
+    wanted = cpu_share * rate  # samples per second
+    if wanted >= 1:
+        return min(rate, math.ceil(wanted)), duration
+    return 1, min(duration, max(MIN_SAMPLES, math.ceil(wanted * duration)))
 
 
 class Sampled(Protocol):

@@ -4,7 +4,6 @@ others, and for all with `--python-mode pyspy`."""
 
 import dataclasses
 import logging
-import math
 import os
 import shutil
 import signal
@@ -24,7 +23,7 @@ from gprofiler.profilers.base import ProfilerContext, ProfilerUnavailableError, 
 from gprofiler.profilers.python.sampler import InterpreterFinder, python_target
 from gprofiler.profilers.python.versions import PackageVersions
 from gprofiler.profilers.registry import ProfilerSpec, option
-from gprofiler.profilers.sampling import SamplerCycle
+from gprofiler.profilers.sampling import SamplerCycle, sampling_plan
 from gprofiler.runner import ChildProcess, StoppedError, ToolError
 from gprofiler.stacks.model import StackCounts
 from gprofiler.stacks.tool_output import parse_tool_output
@@ -73,22 +72,6 @@ def pyspy_argv(
 def parse_pyspy_raw(text: str, comm: str) -> StackCounts:
     """py-spy's raw output (`frame;frame;... count`, root first) as stacks under `comm`."""
     return parse_tool_output(text, comm, lambda frame: frame + PYTHON_SUFFIX)
-
-
-MIN_SAMPLES = 10  # a process busy enough to profile gets at least this many py-spy samples
-
-
-def sampling_plan(rate: int, duration: int, cpu_share: float) -> tuple[int, int]:
-    """py-spy's (rate, seconds) for a process that used `cpu_share` of a core: about the samples
-    perf is expected to take of it (its stacks are scaled to perf's count anyway), so py-spy's cost
-    follows the CPU the process uses. A process with a core to itself is sampled at the full rate
-    for the whole cycle; below 1 Hz's worth, py-spy samples at 1 Hz for part of the cycle (at least
-    MIN_SAMPLES seconds): one of 50 processes sharing two cores takes 24 samples in the first 24
-    seconds of a 60-second cycle instead of 660 over all of it."""
-    wanted = cpu_share * rate  # samples per second
-    if wanted >= 1:
-        return min(rate, math.ceil(wanted)), duration
-    return 1, min(duration, max(MIN_SAMPLES, math.ceil(wanted * duration)))
 
 
 def pyspy_error(stderr: str) -> str:
