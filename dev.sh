@@ -88,11 +88,22 @@ setup() {
         "$VENV/bin/python" scripts/fetch_async_profiler.py
         stamp_write async-profiler scripts/async-profiler.lock scripts/fetch_async_profiler.py
     fi
+    # rbspy (Ruby) from crates.io, pinned; built once per machine (a few minutes), then cached
+    # outside the checkout by the lock's contents
+    if ! stamp_current rbspy scripts/rbspy.lock scripts/build_rbspy.py \
+        || [ ! -x src/gprofiler/resources/bin/rbspy ]; then
+        command -v cargo >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/cargo" ] || apt_install cargo
+        "$VENV/bin/python" scripts/build_rbspy.py
+        stamp_write rbspy scripts/rbspy.lock scripts/build_rbspy.py
+    fi
 }
 
 setup_test() {
     setup
     apt_install gcc libc6-dev chromium golang-go openjdk-17-jdk-headless
+    # the Ruby and PHP profilers are tested against Debian's interpreters (PHP's headers prove the
+    # sampler's table of the engine's structures)
+    apt_install ruby php-cli php-fpm php-dev
     # packaging tests: the image (podman), the .deb (lintian) and its unit (systemd-analyze)
     apt_install podman lintian systemd
     # the studio's ClickHouse store is tested against Debian's server

@@ -1,7 +1,7 @@
 import pytest
 
 from gprofiler.discovery.appids import application_id
-from gprofiler.discovery.runtimes import GO, NODEJS, PYTHON
+from gprofiler.discovery.runtimes import GO, NODEJS, PHP, PYTHON, RUBY
 
 
 @pytest.mark.parametrize(
@@ -71,3 +71,47 @@ def test_node_application_ids(args: list[str], appid: str | None) -> None:
 def test_other_runtimes_have_none() -> None:
     assert application_id(GO, "/srv/app", ["/srv/app", "serve"], "/") is None
     assert application_id(None, "/usr/bin/bash", ["bash", "python-backup.sh"], "/") is None
+
+
+@pytest.mark.parametrize(
+    ("args", "appid"),
+    [
+        # renamed servers: one argument holding the title the server set ($0 = ...)
+        (["puma 6.4.2 (tcp://0.0.0.0:9292) [shop]"], "puma: shop (tcp://0.0.0.0:9292)"),
+        (["puma 6.4.2 (unix:///run/app.sock)"], "puma: /srv (unix:///run/app.sock)"),
+        (["puma: cluster worker 1: 4321 [shop]", "", ""], "puma: shop"),
+        (["puma: cluster worker 0: 4321"], "puma: /srv"),
+        (["sidekiq 7.2.4 billing [3 of 10 busy]"], "sidekiq: billing"),
+        (["sidekiq 7.2.4  [0 of 5 busy]"], "sidekiq: /srv"),
+        (["unicorn master -c config/unicorn.rb -E production -D"], "unicorn: /srv/config/unicorn.rb"),
+        (["unicorn_rails worker[2] -c /etc/u.rb"], "unicorn_rails: /etc/u.rb"),
+        (["unicorn worker[0]"], "unicorn: /srv"),
+        # before they rename themselves, or servers that do not
+        (["/usr/bin/ruby3.1", "/srv/bin/rails", "server", "-p", "3000"], "rails: /srv"),
+        (["/usr/bin/ruby", "/usr/local/bin/rackup", "api/config.ru"], "rackup: /srv/api/config.ru"),
+        (["/usr/bin/ruby", "/usr/local/bin/puma", "-C", "config/puma.rb"], "puma: /srv"),
+        (["ruby", "jobs/nightly.rb", "--all"], "ruby: jobs/nightly.rb (/srv/jobs/nightly.rb)"),
+        (["ruby", "-W0", "/opt/x.rb"], "ruby: /opt/x.rb (/opt/x.rb)"),
+        (["irb"], None),
+        (["ruby", "-e", "puts 1"], None),
+        (["ruby", "-I", "lib", "bin/worker.rb"], "ruby: bin/worker.rb (/srv/bin/worker.rb)"),
+    ],
+)
+def test_ruby_application_ids(args: list[str], appid: str | None) -> None:
+    assert application_id(RUBY, "/usr/bin/ruby3.1", args, "/srv") == appid
+
+
+@pytest.mark.parametrize(
+    ("args", "appid"),
+    [
+        (["php-fpm: pool www" + " " * 20], "php-fpm: pool www"),
+        (["php-fpm: master process (/etc/php/8.2/fpm/php-fpm.conf)"], "php-fpm: master"),
+        (["php", "artisan", "queue:work"], "php: artisan (/srv/artisan)"),
+        (["/usr/bin/php8.2", "-d", "memory_limit=1G", "bin/console"], "php: bin/console (/srv/bin/console)"),
+        (["php", "-f", "cron.php", "--", "-x"], "php: cron.php (/srv/cron.php)"),
+        (["php", "-r", "echo 1;"], None),
+        (["php", "-a"], None),
+    ],
+)
+def test_php_application_ids(args: list[str], appid: str | None) -> None:
+    assert application_id(PHP, "/usr/sbin/php-fpm8.2", args, "/srv") == appid

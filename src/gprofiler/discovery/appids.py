@@ -182,9 +182,32 @@ def _ruby(args: Sequence[str], cwd: str | None) -> str | None:
             where = positional[0] if positional else "."
             return f"{server}: {_in_cwd(cwd, where)}"
     if _RUBY_BIN.match(os.path.basename(_arg(args, 0))):
-        script = next((arg for arg in args[1:] if not arg.startswith("-")), "")
-        if script.endswith(".rb") or "/" in script:
+        script = _script(args, _RUBY_OPTIONS_WITH_VALUE, code="-e")
+        if script and (script.endswith(".rb") or "/" in script):
             return f"ruby: {script} ({_in_cwd(cwd, script)})"
+    return None
+
+
+_RUBY_OPTIONS_WITH_VALUE = frozenset({"-I", "-r", "-C", "-E", "--encoding"})
+_PHP_OPTIONS_WITH_VALUE = frozenset({"-d", "-c", "-z", "-t", "-S", "-B", "-R", "-F", "-E"})
+
+
+def _script(args: Sequence[str], with_value: frozenset[str], code: str, file_option: str = "") -> str | None:
+    """The script an interpreter runs: its first argument that is not an option (or an option's
+    value, or `file_option`'s value); None when it runs code given by `code` (`ruby -e`)."""
+    index = 1
+    while index < len(args):
+        arg = args[index]
+        if arg == code:
+            return None
+        if file_option and arg == file_option:
+            return _arg(args, index + 1) or None
+        if arg in with_value:
+            index += 2
+        elif arg.startswith("-"):
+            index += 1
+        else:
+            return arg
     return None
 
 
@@ -193,7 +216,7 @@ def _php(args: Sequence[str], cwd: str | None) -> str | None:
     if match := _PHP_FPM_TITLE.match(_title(args)):
         return "php-fpm: master" if match.group(1) == "master process" else f"php-fpm: {match.group(1)}"
     if _PHP_BIN.match(os.path.basename(_arg(args, 0))):
-        script = next((arg for arg in args[1:] if not arg.startswith("-")), "")
+        script = _script(args, _PHP_OPTIONS_WITH_VALUE, code="-r", file_option="-f")
         if script:
             return f"php: {script} ({_in_cwd(cwd, script)})"
     return None

@@ -17,9 +17,10 @@ from gprofiler.profilers.perf.profiler import PerfOptions, PerfProfiler
 from gprofiler.profilers.php.profiler import SPEC as PHP
 from gprofiler.profilers.python.profiler import SPEC as PYTHON
 from gprofiler.profilers.registry import AnySpec, ProfilerSpec, check_unique
+from gprofiler.profilers.ruby.profiler import SPEC as RUBY
 
 SYSTEM: ProfilerSpec[PerfOptions, PerfProfiler] = PERF
-RUNTIME: tuple[ProfilerSpec[Any, RuntimeProfiler], ...] = (JAVA, NODEJS, PHP, PYTHON)
+RUNTIME: tuple[ProfilerSpec[Any, RuntimeProfiler], ...] = (JAVA, NODEJS, PHP, PYTHON, RUBY)
 # The order of the command line's option groups.
 ALL: tuple[AnySpec, ...] = tuple(sorted((SYSTEM, *RUNTIME), key=lambda spec: spec.name))
 check_unique(ALL)

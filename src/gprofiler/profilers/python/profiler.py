@@ -6,8 +6,6 @@ import dataclasses
 import logging
 import os
 import shutil
-import signal
-import subprocess
 import sysconfig
 import time
 from collections.abc import Mapping
@@ -17,14 +15,13 @@ from pathlib import Path
 from gprofiler.argtypes import positive_integer
 from gprofiler.bundle import bundled_tool
 from gprofiler.discovery.catalog import DiscoveredProcess
-from gprofiler.discovery.procfs import is_running
 from gprofiler.discovery.runtimes import PYTHON
 from gprofiler.profilers.base import ProfilerContext, ProfilerUnavailableError, RuntimeProfiler, RuntimeResult
 from gprofiler.profilers.python.sampler import InterpreterFinder, python_target
 from gprofiler.profilers.python.versions import PackageVersions
 from gprofiler.profilers.registry import ProfilerSpec, option
 from gprofiler.profilers.sampling import SamplerCycle, sampling_plan
-from gprofiler.runner import ChildProcess, StoppedError, ToolError
+from gprofiler.profilers.tool_runs import START_ALLOWANCE, ToolRun, ToolRunsCycle, start_run, tool_error
 from gprofiler.stacks.model import StackCounts
 from gprofiler.stacks.tool_output import parse_tool_output
 
@@ -76,67 +73,7 @@ def parse_pyspy_raw(text: str, comm: str) -> StackCounts:
 
 def pyspy_error(stderr: str) -> str:
     """The line of py-spy's stderr that says what went wrong."""
-    lines = [line.strip() for line in stderr.split("\n") if line.strip()]
-    for line in lines:
-        if line.startswith("Error:"):
-            return line[len("Error:") :].strip()
-    return lines[-1] if lines else "no output"
-
-
-class _Run:
-    def __init__(self, process: DiscoveredProcess, output: Path, child: ChildProcess) -> None:
-        self.process, self.output, self.child = process, output, child
-
-
-class PySpyCycle:
-    """The py-spy runs of one cycle; `results()` waits for them and parses their output."""
-
-    def __init__(self, profiler: "PySpyProfiler", runs: list[_Run], deadline: float) -> None:
-        self.profiler, self.runs, self.deadline = profiler, runs, deadline
-
-    def results(self, timeout: float) -> dict[int, RuntimeResult]:
-        deadline = min(self.deadline, time.monotonic() + timeout)
-        results: dict[int, RuntimeResult] = {}
-        try:
-            for run in self.runs:
-                try:
-                    result = self._finish(run, deadline)
-                except StoppedError:
-                    raise
-                except Exception as error:  # one process's output costs that process only
-                    logger.exception("py-spy output of pid %d could not be used", run.process.pid)
-                    result = RuntimeResult(run.process.info.comm, error=f"py-spy output unusable: {error!r}")
-                if result is not None:
-                    results[run.process.pid] = result
-        finally:
-            for run in self.runs:
-                if run.child.is_running():
-                    run.child.stop(grace_seconds=0.5, first_signal=signal.SIGKILL)
-                run.output.unlink(missing_ok=True)
-        return results
-
-    def _finish(self, run: _Run, deadline: float) -> RuntimeResult | None:
-        stop_event = self.profiler.context.stop_event
-        while run.child.is_running():
-            if stop_event.wait(0.05):
-                raise StoppedError("py-spy interrupted: the agent is stopping")
-            if time.monotonic() > deadline:
-                run.child.stop(grace_seconds=0.5, first_signal=signal.SIGKILL)
-                return RuntimeResult(run.process.info.comm, error="py-spy timed out")
-        code = run.child.wait()
-        info = run.process.info
-        if code == 0 and run.output.exists():
-            stacks = parse_pyspy_raw(run.output.read_text(errors="replace"), info.comm)
-            return RuntimeResult(info.comm, stacks=self.profiler.annotate(run.process, stacks))
-        if not is_running(self.profiler.context.proc_root, info.pid, info.start_time):
-            return None  # the process exited during the cycle: perf's samples are all there is
-        error = pyspy_error(run.child.stderr_tail())
-        if _NO_INTERPRETER in error:
-            # libpython is mapped but no interpreter runs (gdb, vim, perf's scripting...): say so in
-            # this cycle's profile, then leave the process to perf in the next ones.
-            self.profiler.not_python.add(info.key)
-            logger.info("pid %d maps libpython but runs no interpreter; leaving it to perf", info.pid)
-        return RuntimeResult(info.comm, error=f"py-spy: {error}")
+    return tool_error(stderr)
 
 
 @dataclass(frozen=True)
@@ -168,7 +105,7 @@ class PythonCycle:
     """A cycle's sampler and py-spy runs; the sampler's stacks get package versions here (py-spy's
     get them as each run is read)."""
 
-    def __init__(self, profiler: "PySpyProfiler", sampler: SamplerCycle | None, pyspy: PySpyCycle) -> None:
+    def __init__(self, profiler: "PySpyProfiler", sampler: SamplerCycle | None, pyspy: ToolRunsCycle) -> None:
         self.profiler, self.sampler, self.pyspy = profiler, sampler, pyspy
 
     def results(self, timeout: float) -> dict[int, RuntimeResult]:
@@ -253,27 +190,39 @@ class PySpyProfiler(RuntimeProfiler):
             return self.rate, self.context.duration
         return sampling_plan(self.rate, self.context.duration, cpu.get(process.pid, 1.0))
 
-    def _pyspy_cycle(self, processes: list[DiscoveredProcess], cpu: Mapping[int, float]) -> PySpyCycle:
-        duration = self.context.duration
+    def _pyspy_cycle(self, processes: list[DiscoveredProcess], cpu: Mapping[int, float]) -> ToolRunsCycle:
         runs = []
         # The next cycle's py-spys start before this one's output is read, and a short run can end
         # before that: each cycle's files have their own names, or one cycle would read (and delete)
         # the next one's.
         self.cycles += 1
-        for process in processes:
+        for process in processes if self.pyspy else ():  # not found: perf's stacks are all there is
             output = self.context.workdir / f"pyspy.{process.pid}.{process.info.start_time}.{self.cycles}.txt"
             in_own_pid_namespace = process.info.nspid != process.pid
             rate, seconds = self._plan(process, cpu)
-            if not self.pyspy:
-                continue  # not found: perf's stacks are all there is
             argv = pyspy_argv(self.pyspy, process.pid, rate, seconds, output, self.idle, in_own_pid_namespace)
-            try:
-                child = ChildProcess(argv, stdout=subprocess.DEVNULL, die_with_parent=False)  # ends by itself
-                runs.append(_Run(process, output, child))
-            except ToolError as error:
-                logger.warning("cannot start py-spy for pid %d: %s", process.pid, error)
-        # py-spy stops by itself after `duration`; allow for its start-up and attach time.
-        return PySpyCycle(self, runs, time.monotonic() + duration + 10)
+            run = start_run("py-spy", argv, process, output)
+            if run is not None:
+                runs.append(run)
+        deadline = time.monotonic() + self.context.duration + START_ALLOWANCE
+        context = self.context
+        return ToolRunsCycle(
+            "py-spy", runs, deadline, context.stop_event, context.proc_root, self._parsed, self._failed
+        )
+
+    def _parsed(self, run: ToolRun, text: str) -> RuntimeResult:
+        stacks = parse_pyspy_raw(text, run.process.info.comm)
+        return RuntimeResult(run.process.info.comm, stacks=self.annotate(run.process, stacks))
+
+    def _failed(self, run: ToolRun, stderr: str) -> RuntimeResult:
+        error = pyspy_error(stderr)
+        info = run.process.info
+        if _NO_INTERPRETER in error:
+            # libpython is mapped but no interpreter runs (gdb, vim, perf's scripting...): say so in
+            # this cycle's profile, then leave the process to perf in the next ones.
+            self.not_python.add(info.key)
+            logger.info("pid %d maps libpython but runs no interpreter; leaving it to perf", info.pid)
+        return RuntimeResult(info.comm, error=f"py-spy: {error}")
 
 
 SPEC = ProfilerSpec(

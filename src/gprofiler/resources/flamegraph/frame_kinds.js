@@ -8,7 +8,9 @@ var frameKinds = (function () {
     ["kernel", /_\[k\]$/],
     ["Python", /_\[p\]$|_\[pe\]$/],
     ["Java", /_\[j\]$|_\[i\]$/],
-    ["JavaScript", /_\[js\]$|^JS:/]
+    ["JavaScript", /_\[js\]$|^JS:/],
+    ["Ruby", /_\[rb\]$/],
+    ["PHP", /_\[php\]$/]
   ];
   var COLORS = {
     "process": [176, 176, 176],
@@ -17,6 +19,8 @@ var frameKinds = (function () {
     "Python": [61, 143, 214],
     "Java": [72, 168, 96],
     "JavaScript": [201, 184, 44],
+    "Ruby": [190, 60, 90],
+    "PHP": [130, 110, 200],
     "profiling error": [211, 23, 154]
   };
   function hash(name) {
