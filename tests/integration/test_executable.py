@@ -76,6 +76,20 @@ def test_bundled_async_profiler_profiles_a_jvm_from_an_empty_root(
     assert {"Busy.main_[j]", "Busy.mid_[j]"} <= frames, frames
 
 
+def test_bundled_rbspy_and_the_php_sampler_from_an_empty_root(executable: Path, tmp_path: Path) -> None:
+    ruby, php = TARGETS / "ruby" / "busy.rb", TARGETS / "php" / "shapes.php"
+    with running("ruby", ruby, "30"), running("php", php, "/dev/null", "30"):
+        time.sleep(0.5)
+        args = ("-d", "3", "--php-mode", "phpspy", "--php-proc-filter", "^php")
+        result = _run_in_empty_root(executable, tmp_path, *args)
+    assert result.returncode == 0, result.stderr
+    profile = parse_profile(tmp_path / "out" / "last_profile.col")
+    ruby_frames = {frame.split(" - ")[0] for stack in profile.of_app(str(ruby)) for frame in stack}
+    assert {"gp_mid_[rb]", "gp_leaf_[rb]"} <= {f"{name}_[rb]" for name in ruby_frames}, ruby_frames
+    php_frames = {frame.split(" ")[0] for stack in profile.of_app(str(php)) for frame in stack}
+    assert {"gp_mid", "gp_leaf", "GpWorker::gpMethod"} <= php_frames, php_frames
+
+
 def test_extraction_directories_are_removed_on_sigterm(executable: Path, tmp_path: Path) -> None:
     scratch, out = tmp_path / "tmp", tmp_path / "out"
     scratch.mkdir()
