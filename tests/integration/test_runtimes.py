@@ -102,7 +102,7 @@ def test_node_started_with_perf_basic_prof(agent: AgentFiles, tmp_path: Path) ->
     profile = parse_profile(agent.output / "last_profile.col")
     node = profile.of_app(str(script))
     js = {frame for stack in node for frame in stack if frame.endswith("_[js]")}
-    assert any(frame.startswith("JS:*gpLeaf ") for frame in js), js
+    assert f"gpLeaf {script}:5_[js]" in js, js
     assert profile.appid_of(str(script)) == {f"appid: node: {script} ({script})"}
     assert profile.metadata["node"]["node_version"].startswith("v")  # type: ignore[index]
 
@@ -135,6 +135,51 @@ def test_node_attach_maps_without_restart(agent: AgentFiles, tmp_path: Path) -> 
         assert not list(Path("/tmp").glob(".gprofiler-node-*"))
         time.sleep(1)
         assert node.poll() is None
+
+
+def test_node_frames_are_one_form_in_every_mode_and_tier(agent: AgentFiles, tmp_path: Path) -> None:
+    """One script run by three nodes: with --perf-basic-prof (V8's optimising tiers), with
+    --perf-basic-prof and only the interpreter (its frames on the native stack), and attached to
+    (the linux-perf addon's names): each function is one frame, `name file:line_[js]`, in all three."""
+    folder = tmp_path / "gp_one_form"
+    folder.mkdir()
+    script = _copy_target(folder, "busy.js", "busy.js")
+    ways = {
+        "busy.js": ["node", "--perf-basic-prof", "busy.js", "40"],
+        "./busy.js": [
+            "node",
+            "--perf-basic-prof",
+            "--interpreted-frames-native-stack",
+            "--no-opt",
+            "--no-sparkplug",
+            "./busy.js",
+            "40",
+        ],
+        str(script): ["node", str(script), "40"],
+    }
+    with (
+        running(*ways["busy.js"], cwd=folder),
+        running(*ways["./busy.js"], cwd=folder),
+        running(*ways[str(script)], cwd=folder),
+    ):
+        time.sleep(1)
+        process = agent.start("-c", "-d", "3", "--nodejs-mode", "attach-maps")
+        try:
+            wait_for(lambda: len(agent.profiles()) >= 2, 40, "two cycles")
+        finally:
+            process.terminate()
+            process.communicate(timeout=30)
+    profile = parse_profile(agent.profiles()[1])  # the second cycle: the attached node writes its map
+    one_form = re.compile(
+        rf"^(gpOuter|gpMiddle|gpLeaf|\(anonymous\)) {re.escape(str(script))}:(17|13|5|1)_\[js\]$"
+    )
+    for argument in ways:
+        stacks = profile.of_app(f"node: {argument} (")
+        js = {
+            frame for stack in stacks for frame in stack if frame.endswith("_[js]") and str(script) in frame
+        }
+        assert f"gpOuter {script}:17_[js]" in js, (argument, js)  # the loop: never inlined
+        assert all(one_form.match(frame) for frame in js), (argument, js)
 
 
 def test_go_program(agent: AgentFiles, go_program: Path) -> None:

@@ -2,7 +2,8 @@
 
 The `.col` files in tests/fixtures/cycle were written by the agent's cycle code as it was before the
 cycle became one pure function (loop._finish_cycle and RuntimeCoordinator.combine, same inputs, same
-seed): the function must write them byte for byte.
+seed): the function must write them byte for byte. One change was made to them by hand since: the
+JavaScript frame takes the one form every Node.js mode now writes (`gpLeaf file:line_[js]`).
 """
 
 import json

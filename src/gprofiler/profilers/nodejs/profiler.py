@@ -2,7 +2,7 @@
 
 - `perf` mode: node was started with `--perf-basic-prof` and writes /tmp/perf-<pid>.map; perf (>= 5.x)
   reads it, also inside another mount/PID namespace (as /proc/PID/root/tmp/perf-<nspid>.map). The
-  agent marks JavaScript frames `_[js]`.
+  agent writes JavaScript frames in one form, `name file:line_[js]` (`js_frame`).
 - `attach-maps` mode: the agent turns perf maps on in a node that was started without the flag, by
   loading the linux-perf addon (built from npm at setup) through node's inspector, and turns them
   off again, deleting the map, when it stops.
@@ -30,8 +30,15 @@ from gprofiler.stacks.model import StackCounts
 logger = logging.getLogger(__name__)
 
 JS_SUFFIX = "_[js]"
-# V8 code kinds that are JavaScript (perf map names are "<Kind>:<name> <script>:<line>").
-_JS_FRAME = re.compile(r"^(?:JS|Function|LazyCompile|InterpretedFunction|Script|Eval):")
+# V8 code kinds that are JavaScript. Perf map names are "<Kind>:<tier><name> <script>:<line>[:<column>]":
+# `JS:*f /a.js:2:15` from node --perf-basic-prof (the tier: ~ interpreted, ^ Sparkplug, + Maglev,
+# * TurboFan), `Function:f /a.js:2` from the linux-perf addon (attach-maps), `LazyCompile:*f ...` from
+# older nodes. `Function::Call` is V8's C++ (v8::Function::Call), not JavaScript.
+_JS_FRAME = re.compile(
+    r"^(?:JS|Function|LazyCompile|InterpretedFunction|Script|Eval):(?!:)[*~^+]?(.*)$", re.DOTALL
+)
+_LOCATION = re.compile(r"^(.+?):(\d+)(?::\d+)?$", re.DOTALL)
+ANONYMOUS = "(anonymous)"
 _MODULE_DIR = "/tmp/.gprofiler-node"
 _ATTACH_TIMEOUT_S = 10.0
 _START_EXPRESSION = (
@@ -42,14 +49,32 @@ _START_EXPRESSION = (
 _STOP_EXPRESSION = "globalThis.__gprofilerPerfMap ? globalThis.__gprofilerPerfMap.stop() : false"
 
 
+def js_frame(frame: str) -> str | None:
+    """A perf map's JavaScript frame in one form whatever wrote it and whichever tier V8 compiled the
+    function in: `name file:line_[js]` (the function's first line; the column, which only
+    --perf-basic-prof gives, and the tier are dropped, so one function is one frame). None for a
+    frame that is not JavaScript."""
+    match = _JS_FRAME.match(frame)
+    if match is None:
+        return None
+    text = match.group(1)
+    if " " not in text:  # no script: the whole text is the name
+        return f"{text or ANONYMOUS}{JS_SUFFIX}"
+    name, _, location = text.rpartition(" ")
+    where = _LOCATION.match(location)
+    if where is not None:
+        return f"{name or ANONYMOUS} {where.group(1)}:{where.group(2)}{JS_SUFFIX}"
+    if not name:  # a script without a line: `Script:~ /a.js`
+        return f"{ANONYMOUS} {location}{JS_SUFFIX}"
+    return f"{text}{JS_SUFFIX}"
+
+
 def mark_js_frames(counts: StackCounts) -> StackCounts:
-    """Suffix JavaScript frames with `_[js]` (the process name is left alone)."""
+    """JavaScript frames in one form (`js_frame`) with `_[js]`; the process name and native frames
+    are left alone."""
     marked: StackCounts = Counter()
     for stack, count in counts.items():
-        frames = tuple(
-            frame + JS_SUFFIX if _JS_FRAME.match(frame) and not frame.endswith(JS_SUFFIX) else frame
-            for frame in stack[1:]
-        )
+        frames = (frame if frame.endswith(JS_SUFFIX) else js_frame(frame) or frame for frame in stack[1:])
         new_stack = (stack[0], *frames)
         marked[new_stack] += count
     return marked
