@@ -204,17 +204,19 @@ def test_agent_shows_a_php_scripts_functions(php: str, agent: AgentFiles, tmp_pa
     assert profile.metadata["php8.2"] == {"exe": PHP, "php_version": _version(php)}
 
 
-def test_php_is_off_by_default_and_filtered_by_name(php: str, agent: AgentFiles, tmp_path: Path) -> None:
+def test_php_cli_is_left_to_perf_by_the_default_filter_or_when_off(
+    php: str, agent: AgentFiles, tmp_path: Path
+) -> None:
     script = tmp_path / "gp_default.php"
     shutil.copy(TARGETS / "php" / "shapes.php", script)
     shutil.copy(TARGETS / "php" / "shapes_include.php", tmp_path)
     with running(php, script, tmp_path / "traces.jsonl", "30"):
-        default = agent.run("-d", "2")
-        filtered = agent.run("-d", "2", "--php-mode", "phpspy")  # gProfiler's filter: php-fpm only
-    for result in (default, filtered):
-        assert result.returncode == 0, result.stderr
-        frames = parse_profile(agent.output / "last_profile.col").of_app(str(script))
-        assert frames and not any(frame.endswith(PHP_SUFFIX) for stack in frames for frame in stack)
+        # gProfiler's filter (php-fpm only), then every PHP process but the profiler off
+        for args in (("-d", "2"), ("-d", "2", "--no-php", "--php-proc-filter", ".")):
+            result = agent.run(*args)
+            assert result.returncode == 0, result.stderr
+            frames = parse_profile(agent.output / "last_profile.col").of_app(str(script))
+            assert frames and not any(frame.endswith(PHP_SUFFIX) for stack in frames for frame in stack)
 
 
 def _fpm_config(folder: Path) -> Path:
@@ -249,7 +251,7 @@ def test_php_fpm_workers_serving_requests(php: str, agent: AgentFiles, tmp_path:
         for thread in clients:
             thread.start()
         try:
-            result = agent.run("-d", "4", "--php-mode", "phpspy")  # the default filter: php-fpm
+            result = agent.run("-d", "4")  # on by default, with gProfiler's filter: php-fpm
         finally:
             stop.set()
             for thread in clients:

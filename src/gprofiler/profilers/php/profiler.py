@@ -132,7 +132,7 @@ def php_target(
 SPEC = ProfilerSpec(
     name="php",
     modes=("phpspy", "disabled"),
-    default_mode="disabled",
+    default_mode="phpspy",  # gProfiler's is disabled: see the README (Languages) for why ours is on
     mode_help="PHP profiler: phpspy (the agent's own sampler, which reads the Zend engine's frames "
     "from the process's memory as phpspy does; the process is never paused) or disabled",
     options_type=PhpOptions,
