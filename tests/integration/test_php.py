@@ -336,6 +336,6 @@ def test_an_unsupported_version_is_said_once_not_guessed(php: str, tmp_path: Pat
         profiler = _profiler()
         assert profiler.wants(future)
         first = profiler.begin_cycle([future], {future.pid: 1.0}).results(10)
-        assert first[future.pid].error == "php sampler: PHP 8.5 is not supported"
+        assert first[future.pid].error == "PHP 8.5 is not supported"
         assert first[future.pid].stacks is None
         assert not profiler.wants(future)  # said once; later cycles leave it to perf

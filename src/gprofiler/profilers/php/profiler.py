@@ -109,8 +109,8 @@ class PhpProfiler(RuntimeProfiler):
         targets, errors = [], {}
         for process in processes:
             found = self._runtimes.get(process)
-            if isinstance(found, str):
-                errors[process.pid] = RuntimeResult(process.info.comm, error=f"php sampler: {found}")
+            if isinstance(found, str):  # "PHP 8.5 is not supported": said as it is, once
+                errors[process.pid] = RuntimeResult(process.info.comm, error=found)
                 self._reported.add(process.info.key)
             elif found is not None:
                 plan = sampling_plan(self.rate, self.context.duration, cpu.get(process.pid, 1.0))
