@@ -1,6 +1,7 @@
 """Value parsers for command-line options; each raises argparse.ArgumentTypeError with a clear text."""
 
 import argparse
+import re
 
 
 def positive_integer(text: str) -> int:
@@ -47,3 +48,12 @@ def name_list(text: str) -> list[str]:
         if not name.isprintable() or len(name) > 253:
             raise argparse.ArgumentTypeError(f"{name!r} is not a container name")
     return names
+
+
+def regular_expression(text: str) -> str:
+    """A value that must compile as a Python regular expression (kept as text)."""
+    try:
+        re.compile(text)
+    except re.error as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a regular expression: {error}") from None
+    return text

@@ -85,9 +85,11 @@ def test_bundled_rbspy_and_the_php_sampler_from_an_empty_root(executable: Path, 
     assert result.returncode == 0, result.stderr
     profile = parse_profile(tmp_path / "out" / "last_profile.col")
     ruby_frames = {frame.split(" - ")[0] for stack in profile.of_app(str(ruby)) for frame in stack}
-    assert {"gp_mid_[rb]", "gp_leaf_[rb]"} <= {f"{name}_[rb]" for name in ruby_frames}, ruby_frames
+    assert {"gp_mid", "gp_ünïcode", "gp_leaf"} <= ruby_frames, ruby_frames
+    # shapes.php takes turns through six callers of gp_leaf: 33 samples see most of them
     php_frames = {frame.split(" ")[0] for stack in profile.of_app(str(php)) for frame in stack}
-    assert {"gp_mid", "gp_leaf", "GpWorker::gpMethod"} <= php_frames, php_frames
+    callers = {"gp_mid", "GpWorker::gpMethod", "GpWorker::gpStatic", "GpWorker::{closure}", "gp_generator"}
+    assert "gp_leaf" in php_frames and len(callers & php_frames) >= 3, php_frames
 
 
 def test_extraction_directories_are_removed_on_sigterm(executable: Path, tmp_path: Path) -> None:

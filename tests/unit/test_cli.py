@@ -116,7 +116,11 @@ def _run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
         ),
         (["-o", "/tmp/x", "--perf-mode", "dwarf", "-f", "101"], "can't be larger than 100"),
         (["-o", "/tmp/x", "--perf-dwarf-stack-size", "70000"], "maximum size is 65528"),
-        (["-o", "/tmp/x", "--perf-mode", "disabled", "--no-python", "--no-java"], "nothing to profile"),
+        (
+            ["-o", "/tmp/x", "--perf-mode", "disabled", "--no-python", "--no-java", "--no-ruby", "--no-php"],
+            "nothing to profile",
+        ),
+        (["-o", "/tmp/x", "--php-proc-filter", "php-fpm("], "not a regular expression"),
         (
             ["-o", "/tmp/x", "--nodejs-mode", "perf", "--perf-mode", "dwarf"],
             "requires --perf-mode fp or smart",

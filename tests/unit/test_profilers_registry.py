@@ -15,8 +15,16 @@ def test_the_list_has_perf_as_the_system_profiler_and_each_runtime_once() -> Non
     assert SYSTEM.name == "perf"
     assert SYSTEM.modes == ("fp", "dwarf", "smart", "disabled")
     assert SYSTEM.default_mode == "fp"
-    assert [spec.name for spec in RUNTIME] == ["java", "nodejs", "python"]
-    assert [spec.name for spec in ALL] == ["java", "nodejs", "perf", "python"]
+    assert [spec.name for spec in RUNTIME] == ["java", "nodejs", "php", "python", "ruby"]
+    assert [spec.name for spec in ALL] == ["java", "nodejs", "perf", "php", "python", "ruby"]
+    defaults = {spec.name: spec.default_mode for spec in RUNTIME}
+    assert defaults == {
+        "java": "auto",
+        "nodejs": "disabled",
+        "php": "phpspy",
+        "python": "auto",
+        "ruby": "rbspy",
+    }
 
 
 def test_cli_options_are_generated_from_the_options_dataclasses() -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from gprofiler.argtypes import regular_expression
 from gprofiler.discovery.catalog import DiscoveredProcess
 from gprofiler.discovery.procfs import parse_mapped_paths
 from gprofiler.discovery.runtimes import PHP, runtime_library
@@ -29,21 +30,12 @@ _EXECUTOR_GLOBALS = "executor_globals"
 _ZTS_OFFSET = "executor_globals_offset"  # what a thread-safe (ZTS) build exports instead
 
 
-def regex(text: str) -> str:
-    """A command-line value that must be a regular expression."""
-    try:
-        re.compile(text)
-    except re.error as error:
-        raise ValueError(f"not a regular expression: {error}") from None
-    return text
-
-
 @dataclass(frozen=True)
 class PhpOptions:
     proc_filter: str = option(
         DEFAULT_PROC_FILTER,
         "--php-proc-filter",
-        type=regex,
+        type=regular_expression,
         help="Profile only PHP processes whose name (comm) this regular expression finds "
         f"(default: {DEFAULT_PROC_FILTER}, as gProfiler; '.' for every PHP process)",
     )

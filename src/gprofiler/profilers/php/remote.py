@@ -123,10 +123,10 @@ class PhpStackReader:
 
     def _chain(self, execute_data: int) -> tuple[list[Frame], list[tuple[int, bytes]], list[tuple[int, int]]]:
         """The frames from the innermost out, the windows of memory they were read from, and where in
-        which window each frame is. Frames
-        live on the engine's VM stack, callers below callees, so each read takes a window of the pages
-        below a frame (2 pages, then twice as many up to 64 KB): a 700-deep recursion is a few reads,
-        not 700. (A generator's frame is elsewhere: a window of its own.)"""
+        which window each frame is. Frames live on the engine's VM stack, callers below callees, so
+        each read takes a window of the pages below a frame (2 pages, then twice as many up to 64 KB):
+        a 700-deep recursion is a few reads, not 700. (A generator's frame is elsewhere: a window of
+        its own.)"""
         frames: list[Frame] = []
         windows: list[tuple[int, bytes]] = []
         positions: list[tuple[int, int]] = []
