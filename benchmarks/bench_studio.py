@@ -160,9 +160,11 @@ def run_store(name: str, store: Store, args: argparse.Namespace) -> None:
     print(f"{name}: flame graph of the week, from the rollup: p50 {p50:.0f} ms, p95 {p95:.0f} ms")
 
 
-def http_ingest(directory: Path, args: argparse.Namespace) -> None:
-    """The same hour of profiles POSTed to `gprofiler-studio serve --workers N` by concurrent clients."""
-    studio = [sys.executable, "-m", "gprofiler_studio.cli", "--data-dir", str(directory / "http")]
+def http_ingest(directory: Path, args: argparse.Namespace, name: str = "sqlite", storage: str = "") -> float:
+    """The same hour of profiles POSTed to `gprofiler-studio serve --workers N` by concurrent
+    clients, into the data directory's SQLite or `storage`; returns profiles/s."""
+    studio = [sys.executable, "-m", "gprofiler_studio.cli", "--data-dir", str(directory / f"http-{name}")]
+    studio += ["--storage", storage] if storage else []
     # no budget: an hour of 100 hosts arrives here in about a minute and a half (still counted)
     create = ["token", "create", "--service", "bench", "--profiles-per-minute", "0", "--mb-per-day", "0"]
     token = subprocess.run([*studio, *create], capture_output=True, text=True)
@@ -200,10 +202,12 @@ def http_ingest(directory: Path, args: argparse.Namespace) -> None:
         server.terminate()
         server.wait(timeout=60)
     assert statuses == [200] * len(bodies), Counter(statuses)
+    rate = len(bodies) / seconds
     print(
-        f"sqlite over HTTP: {len(bodies)} profiles from {args.clients} concurrent clients into "
-        f"`serve --workers {args.workers}` in {seconds:.1f} s: {len(bodies) / seconds:.1f} profiles/s"
+        f"{name} over HTTP: {len(bodies)} profiles from {args.clients} concurrent clients into "
+        f"`serve --workers {args.workers}` in {seconds:.1f} s: {rate:.1f} profiles/s"
     )
+    return rate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,11 +234,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"sqlite: file size {(directory / 'studio.sqlite3').stat().st_size / 2**20:.0f} MB")
         if args.store in ("clickhouse", "both"):
             with running_clickhouse(directory / "clickhouse") as url:
-                clickhouse = ClickHouseStore(f"{url}/bench")
+                clickhouse = ClickHouseStore(f"{url}/bench?batch_seconds=0")  # one thread: none to wait for
                 run_store("clickhouse", clickhouse, args)
                 clickhouse.close()
         if args.http:
-            http_ingest(directory, args)
+            sqlite_rate = http_ingest(directory, args)
+            with running_clickhouse(directory / "clickhouse-http") as url:
+                clickhouse_rate = http_ingest(directory, args, "clickhouse", f"{url}/bench_http")
+            print(f"clickhouse over HTTP / sqlite over HTTP: {clickhouse_rate / sqlite_rate:.2f}x")
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     return 0

@@ -17,9 +17,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_clickhouse(data: Path, timeout: float = 60.0) -> Iterator[str]:
-    """`clickhouse://127.0.0.1:PORT` of a server keeping everything under `data`; stopped afterwards."""
-    tcp = free_port()
+def running_clickhouse(data: Path, timeout: float = 60.0, tcp: int | None = None) -> Iterator[str]:
+    """`clickhouse://127.0.0.1:PORT` of a server keeping everything under `data`; stopped afterwards.
+    `tcp`: the native protocol's port (a free one by default; give the same one to restart it)."""
+    tcp = tcp or free_port()
     server = subprocess.Popen(
         [CLICKHOUSE, "--config-file=/etc/clickhouse-server/config.xml", "--", f"--path={data}/",
          f"--tcp_port={tcp}", f"--http_port={free_port()}", f"--interserver_http_port={free_port()}",

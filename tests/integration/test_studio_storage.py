@@ -1,5 +1,6 @@
 """The storage suite every studio store passes: the embedded SQLite one and a real ClickHouse server."""
 
+import concurrent.futures
 import shutil
 import sqlite3
 import tempfile
@@ -19,7 +20,7 @@ from gprofiler_studio.storage.base import Store
 from gprofiler_studio.storage.clickhouse import ClickHouseStore
 from gprofiler_studio.storage.sqlite import SqliteStore
 from gprofiler_studio.tokens import Budget
-from tests.clickhouse_server import CLICKHOUSE, running_clickhouse
+from tests.clickhouse_server import CLICKHOUSE, free_port, running_clickhouse
 
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=timezone.utc)
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -324,3 +325,48 @@ def test_a_clickhouse_database_of_the_earlier_version_is_migrated(clickhouse: st
         assert store.access.find_token("a" * 64) is None
     finally:
         store.close()
+
+
+def _many(count: int, minute: int = 0) -> list[Profile]:
+    return [_profile(f"h{index}", minute, A, B) for index in range(count)]
+
+
+def _in_threads(store: ClickHouseStore, profiles: list[Profile]) -> list[Outcome | BaseException]:
+    with concurrent.futures.ThreadPoolExecutor(len(profiles)) as pool:
+        futures = [pool.submit(store.add_profile, "checkout", profile) for profile in profiles]
+        return [future.exception() or future.result() for future in futures]
+
+
+def test_clickhouse_writes_concurrent_uploads_in_blocks(clickhouse: str) -> None:
+    store = ClickHouseStore(f"{clickhouse}/t_{uuid.uuid4().hex[:12]}?batch_seconds=0.2")
+    try:
+        profiles = _many(24)
+        # each twice, at once: the first of an identity is stored, its copy is a duplicate
+        outcomes = _in_threads(store, profiles + profiles)
+        assert Counter(outcomes) == {Outcome.STORED: 24, Outcome.DUPLICATE: 24}
+        assert store._writer.batches < 24  # blocks of several profiles, not one INSERT each
+        assert store.stacks(_hour()) == {A.stack: 24 * 30, B.stack: 24 * 12}
+        assert store.add_profile("checkout", profiles[0]) is Outcome.DUPLICATE  # a later retry
+    finally:
+        store.close()
+
+
+def test_clickhouse_down_acknowledges_nothing_then_stores_each_profile_once(tmp_path: Path) -> None:
+    data, port = tmp_path / "clickhouse", free_port()
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    with running_clickhouse(data, tcp=port) as url:
+        store = ClickHouseStore(f"{url}/{database}")
+        assert store.add_profile("checkout", _profile("h-before", 0, A)) is Outcome.STORED
+    try:
+        outcomes = _in_threads(store, _many(6, minute=1))  # the server is down
+        assert all(isinstance(outcome, Exception) for outcome in outcomes), outcomes
+    finally:
+        store.close()
+    with running_clickhouse(data, tcp=port) as url:
+        store = ClickHouseStore(f"{url}/{database}")
+        try:
+            # the agents send again what was not acknowledged: stored once, with what was there
+            assert set(_in_threads(store, _many(6, minute=1))) == {Outcome.STORED}
+            assert store.stacks(_hour()) == {A.stack: 7 * 30, B.stack: 6 * 12}
+        finally:
+            store.close()

@@ -1,21 +1,17 @@
 """The fleet store: ClickHouse (18.16 and later), through clickhouse-driver's native protocol.
 
-ClickHouse has no transactions across tables, so "a profile is stored whole or once" is built from
-what it does guarantee, one INSERT block into one table is atomic:
-1. the stack texts (ReplacingMergeTree by hash: inserting one again is harmless);
-2. the profile's CPU and memory (ReplacingMergeTree by service, host, start and end: idempotent);
-3. all its samples in one INSERT into `samples_minute`, whose key includes the profile's identity,
-   after checking that no sample of that identity is stored yet. A materialized view sums the same
-   rows into `samples_hour` (the rollup long queries read).
-A failure before 3 leaves only idempotent rows; 3 is all or nothing. Times are UInt32 epoch seconds
-(no server time zone involved). Every value reaches SQL as a driver-escaped parameter.
+Profiles are written in blocks of many (batching.py: a worker's uploads wait a moment and are
+acknowledged once their block is stored), each block in four statements with "each profile stored
+whole, once" (clickhouse_write.py). Materialized views sum the minutes into the rollups long
+queries read. Times are UInt32 epoch seconds (no server time zone involved). Every value reaches
+SQL as a driver-escaped parameter. `?batch_profiles=N&batch_seconds=S` on the URL tune the blocks.
 """
 
 import threading
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from gprofiler_studio.model import (
     HOUR,
@@ -25,11 +21,12 @@ from gprofiler_studio.model import (
     Profile,
     Seen,
     TimePoint,
-    bucket_of,
     to_epoch,
 )
-from gprofiler_studio.storage.base import stack_hash, timepoints, whole_buckets
+from gprofiler_studio.storage.base import timepoints, whole_buckets
+from gprofiler_studio.storage.batching import BatchWriter
 from gprofiler_studio.storage.clickhouse_access import ClickHouseAccess
+from gprofiler_studio.storage.clickhouse_write import sample_rows, write_profiles
 
 _SCHEMA = [
     "CREATE DATABASE IF NOT EXISTS {db}",
@@ -93,6 +90,13 @@ class ClickHouseStore:
         for statement in _SCHEMA:
             self._run(statement.format(db=self.db))
         self.access = ClickHouseAccess(self._run, self.db)
+        options = parse_qs(parts.query)
+        self._writer: BatchWriter[tuple[str, Profile], Outcome] = BatchWriter(
+            self._write_batch,
+            max_items=int(options.get("batch_profiles", ["500"])[0]),
+            linger=float(options.get("batch_seconds", ["0.05"])[0]),
+            name="clickhouse-writer",
+        )
         columns = self._run(
             "SELECT name FROM system.columns WHERE database = %(d)s AND table = 'profiles'", {"d": self.db}
         )
@@ -105,48 +109,16 @@ class ClickHouseStore:
         return list(result) if isinstance(result, list) else []  # an INSERT answers its row count
 
     def close(self) -> None:
+        self._writer.close()
         with self._lock:
             self._client.disconnect()
 
     def add_profile(self, service: str, profile: Profile) -> Outcome:
-        start, end = to_epoch(profile.start), to_epoch(profile.end)
-        bucket = bucket_of(start, MINUTE)
-        identity = {"s": service, "h": profile.hostname, "b": bucket, "ps": start, "pe": end}
-        exists = self._run(
-            f"SELECT count() FROM {self.db}.samples_minute WHERE service = %(s)s AND bucket = %(b)s "
-            "AND host = %(h)s AND profile_start = %(ps)s AND profile_end = %(pe)s",
-            identity,
-        )
-        if exists[0][0]:
-            stored = self._run(
-                f"SELECT digest FROM {self.db}.profiles WHERE service = %(s)s AND start_ts = %(ps)s "
-                "AND host = %(h)s AND end_ts = %(pe)s",
-                identity,
-            )
-            digests = {row[0] for row in stored}
-            return Outcome.DUPLICATE if digests <= {"", profile.digest.hex()} else Outcome.CONFLICT
-        hashes = {sample.stack: stack_hash(sample.stack) for sample in profile.samples}
-        # Stacks are never deleted, so one this process has stored need not be sent again.
-        new = [(digest, text) for text, digest in hashes.items() if digest not in self._known]
-        if new:
-            self._run(f"INSERT INTO {self.db}.stacks VALUES", new)
-            if len(self._known) + len(new) > _KNOWN_STACKS:
-                self._known.clear()
-            self._known.update(digest for digest, _ in new)
-        self._run(
-            f"INSERT INTO {self.db}.profiles VALUES",
-            [(service, profile.hostname, start, end, profile.cpu_avg, profile.mem_avg, profile.total,
-              profile.digest.hex())],
-        )  # fmt: skip
-        counts: Counter[tuple[str, str, bytes]] = Counter()
-        for sample in profile.samples:
-            counts[(sample.container, sample.process, hashes[sample.stack])] += sample.count
-        rows = [
-            (service, bucket, profile.hostname, container, process, digest, start, end, count)
-            for (container, process, digest), count in counts.items()
-        ]
-        self._run(f"INSERT INTO {self.db}.samples_minute VALUES", rows)
-        return Outcome.STORED
+        """Stored in the next block this worker writes (see batching.py), then answered."""
+        return self._writer.submit((service, profile), sample_rows(profile))
+
+    def _write_batch(self, items: list[tuple[str, Profile]]) -> list[Outcome]:
+        return write_profiles(self._run, self.db, self._known, items)
 
     def services(self) -> list[str]:
         rows = self._run(
