@@ -36,7 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
-from tests.clickhouse_server import free_port, running_clickhouse  # noqa: E402
+from tests.clickhouse_server import free_port, running_clickhouse, running_cluster  # noqa: E402
 
 from gprofiler_studio.cli import tune_malloc  # noqa: E402
 from gprofiler_studio.ingest import inflate, parse_upload  # noqa: E402
@@ -242,6 +242,18 @@ def main(argv: list[str] | None = None) -> int:
             with running_clickhouse(directory / "clickhouse-http") as url:
                 clickhouse_rate = http_ingest(directory, args, "clickhouse", f"{url}/bench_http")
             print(f"clickhouse over HTTP / sqlite over HTTP: {clickhouse_rate / sqlite_rate:.2f}x")
+            with running_cluster(directory / "cluster", "bench") as (_, servers):
+                storage = f"{servers}/bench_http?cluster=bench"
+                cluster_rate = http_ingest(directory, args, "clickhouse, 2 shards", storage)
+                print(f"2 shards / 1 server over HTTP: {cluster_rate / clickhouse_rate:.2f}x")
+                cluster = ClickHouseStore(storage)
+                coming = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) + timedelta(
+                    hours=1
+                )
+                hour = Filters("bench", coming, coming + timedelta(hours=1))
+                p50, p95 = latencies(lambda: cluster.stacks(hour), args.queries)
+                print(f"2 shards: flame graph of the hour, all hosts: p50 {p50:.0f} ms, p95 {p95:.0f} ms")
+                cluster.close()
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     return 0

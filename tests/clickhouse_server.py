@@ -1,5 +1,7 @@
 """A private clickhouse-server (Debian's, 18.16) on free loopback ports, for the tests and benchmarks."""
 
+import contextlib
+import shutil
 import socket
 import subprocess
 import time
@@ -8,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 CLICKHOUSE = "/usr/sbin/clickhouse-server"
+CONFIG = Path("/etc/clickhouse-server/config.xml")
 
 
 def free_port() -> int:
@@ -17,12 +20,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_clickhouse(data: Path, timeout: float = 60.0, tcp: int | None = None) -> Iterator[str]:
+def running_clickhouse(
+    data: Path, timeout: float = 60.0, tcp: int | None = None, config: Path = CONFIG
+) -> Iterator[str]:
     """`clickhouse://127.0.0.1:PORT` of a server keeping everything under `data`; stopped afterwards.
-    `tcp`: the native protocol's port (a free one by default; give the same one to restart it)."""
+    `tcp`: the native protocol's port (a free one by default; give the same one to restart it);
+    `config`: its config.xml (Debian's; a cluster's copy has its `remote_servers` next to it)."""
     tcp = tcp or free_port()
     server = subprocess.Popen(
-        [CLICKHOUSE, "--config-file=/etc/clickhouse-server/config.xml", "--", f"--path={data}/",
+        [CLICKHOUSE, f"--config-file={config}", "--", f"--path={data}/",
          f"--tcp_port={tcp}", f"--http_port={free_port()}", f"--interserver_http_port={free_port()}",
          f"--tmp_path={data}/tmp/", f"--user_files_path={data}/user_files/",
          f"--logger.log={data}/server.log", f"--logger.errorlog={data}/error.log", "--listen_host=127.0.0.1"],
@@ -43,3 +49,31 @@ def running_clickhouse(data: Path, timeout: float = 60.0, tcp: int | None = None
     finally:
         server.terminate()
         server.wait(timeout=60)
+
+
+def cluster_config(directory: Path, cluster: str, ports: list[int]) -> Path:
+    """A copy of Debian's server configuration whose `remote_servers` has `cluster`: one shard (of
+    one replica) per port on loopback. ClickHouse reads config.d/ next to the config file it is given."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in ("config.xml", "users.xml"):
+        shutil.copy(CONFIG.parent / name, directory / name)
+    shards = "".join(
+        f"<shard><replica><host>127.0.0.1</host><port>{port}</port></replica></shard>" for port in ports
+    )
+    (directory / "config.d").mkdir(exist_ok=True)
+    (directory / "config.d" / "cluster.xml").write_text(
+        f"<yandex><remote_servers><{cluster}>{shards}</{cluster}></remote_servers></yandex>\n"
+    )
+    return directory / "config.xml"
+
+
+@contextmanager
+def running_cluster(data: Path, cluster: str, shards: int = 2) -> Iterator[tuple[list[int], str]]:
+    """`shards` servers that know each other as `cluster`: their ports, and the store's URL prefix
+    (`clickhouse://127.0.0.1:P1,127.0.0.1:P2`)."""
+    ports = [free_port() for _ in range(shards)]
+    config = cluster_config(data / "config", cluster, ports)
+    with contextlib.ExitStack() as servers:
+        for index, port in enumerate(ports):
+            servers.enter_context(running_clickhouse(data / f"shard{index}", tcp=port, config=config))
+        yield ports, "clickhouse://" + ",".join(f"127.0.0.1:{port}" for port in ports)

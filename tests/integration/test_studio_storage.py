@@ -20,7 +20,7 @@ from gprofiler_studio.storage.base import Store
 from gprofiler_studio.storage.clickhouse import ClickHouseStore
 from gprofiler_studio.storage.sqlite import SqliteStore
 from gprofiler_studio.tokens import Budget
-from tests.clickhouse_server import CLICKHOUSE, free_port, running_clickhouse
+from tests.clickhouse_server import CLICKHOUSE, cluster_config, free_port, running_clickhouse, running_cluster
 
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=timezone.utc)
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -39,14 +39,34 @@ def clickhouse() -> Iterator[str]:
         shutil.rmtree(data, ignore_errors=True)
 
 
-@pytest.fixture(params=["sqlite", "clickhouse"])
+CLUSTER = "gp_test"
+
+
+@pytest.fixture(scope="session")
+def clickhouse_cluster() -> Iterator[str]:
+    """Two ClickHouse servers that know each other as the cluster `gp_test` (two shards), for the
+    whole session: the store's URL prefix listing both."""
+    if not Path(CLICKHOUSE).exists():
+        pytest.fail("clickhouse-server is missing (./dev.sh setup-test installs it)")
+    data = Path(tempfile.mkdtemp(prefix="gp-clickhouse-cluster-"))
+    try:
+        with running_cluster(data, CLUSTER) as (_, url):
+            yield url
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "clickhouse", "clickhouse-cluster"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     opened: Store
     if request.param == "sqlite":
         opened = SqliteStore(tmp_path / "studio.sqlite3")
-    else:
+    elif request.param == "clickhouse":
         server = request.getfixturevalue("clickhouse")
         opened = ClickHouseStore(f"{server}/t_{uuid.uuid4().hex[:12]}")
+    else:
+        servers = request.getfixturevalue("clickhouse_cluster")
+        opened = ClickHouseStore(f"{servers}/t_{uuid.uuid4().hex[:12]}?cluster={CLUSTER}")
     yield opened
     opened.close()
 
@@ -369,4 +389,43 @@ def test_clickhouse_down_acknowledges_nothing_then_stores_each_profile_once(tmp_
             assert set(_in_threads(store, _many(6, minute=1))) == {Outcome.STORED}
             assert store.stacks(_hour()) == {A.stack: 7 * 30, B.stack: 6 * 12}
         finally:
+            store.close()
+
+
+def test_a_cluster_keeps_each_hosts_profiles_on_one_shard(clickhouse_cluster: str) -> None:
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    store = ClickHouseStore(f"{clickhouse_cluster}/{database}?cluster={CLUSTER}")
+    try:
+        assert set(_in_threads(store, _many(12))) == {Outcome.STORED}
+        assert store.stacks(_hour()) == {A.stack: 12 * 30, B.stack: 12 * 12}
+        per_shard = [
+            store._run_on(server, f"SELECT DISTINCT host FROM {database}.samples_minute_local")
+            for server in store._servers
+        ]
+        hosts = [{row[0] for row in rows} for rows in per_shard]
+        assert all(hosts) and not hosts[0] & hosts[1] and hosts[0] | hosts[1] == {f"h{i}" for i in range(12)}
+        # each shard rolled up its own hosts: one host's hour, and all hosts' (summed over the shards)
+        assert store.stacks(_hour(hosts=("h3",))) == {A.stack: 30, B.stack: 12}
+        assert store.seen(_hour()).hosts == sorted(f"h{i}" for i in range(12))
+    finally:
+        store.close()
+
+
+def test_a_shard_down_acknowledges_nothing_then_every_profile_is_there_once(tmp_path: Path) -> None:
+    ports = [free_port(), free_port()]
+    config = cluster_config(tmp_path / "config", CLUSTER, ports)
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    url = "clickhouse://" + ",".join(f"127.0.0.1:{port}" for port in ports) + f"/{database}?cluster={CLUSTER}"
+    with running_clickhouse(tmp_path / "shard0", tcp=ports[0], config=config):
+        with running_clickhouse(tmp_path / "shard1", tcp=ports[1], config=config):
+            store = ClickHouseStore(url)
+            assert set(_in_threads(store, _many(8))) == {Outcome.STORED}
+        # shard 1 is down: a block with any of its hosts fails, and is acknowledged to nobody
+        outcomes = _in_threads(store, _many(8, minute=1))
+        assert any(isinstance(outcome, Exception) for outcome in outcomes), outcomes
+        with running_clickhouse(tmp_path / "shard1", tcp=ports[1], config=config):
+            # the agents send everything again (what was acknowledged too, as if its answer was lost)
+            again = _in_threads(store, _many(8, minute=1))
+            assert set(again) <= {Outcome.STORED, Outcome.DUPLICATE}, again
+            assert store.stacks(_hour()) == {A.stack: 16 * 30, B.stack: 16 * 12}
             store.close()

@@ -11,7 +11,7 @@ import threading
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from gprofiler_studio.model import (
     HOUR,
@@ -26,41 +26,9 @@ from gprofiler_studio.model import (
 from gprofiler_studio.storage.base import timepoints, whole_buckets
 from gprofiler_studio.storage.batching import BatchWriter
 from gprofiler_studio.storage.clickhouse_access import ClickHouseAccess
+from gprofiler_studio.storage.clickhouse_schema import local, statements
 from gprofiler_studio.storage.clickhouse_write import sample_rows, write_profiles
 
-_SCHEMA = [
-    "CREATE DATABASE IF NOT EXISTS {db}",
-    "CREATE TABLE IF NOT EXISTS {db}.profiles (service String, host String, start_ts UInt32, end_ts UInt32, "
-    "cpu_avg Nullable(Float64), mem_avg Nullable(Float64), samples UInt64) "
-    "ENGINE = ReplacingMergeTree ORDER BY (service, start_ts, host, end_ts)",
-    "CREATE TABLE IF NOT EXISTS {db}.stacks (hash FixedString(16), text String) "
-    "ENGINE = ReplacingMergeTree ORDER BY hash",
-    "CREATE TABLE IF NOT EXISTS {db}.samples_minute (service String, bucket UInt32, host String, "
-    "container String, process String, stack FixedString(16), profile_start UInt32, profile_end UInt32, "
-    "count UInt64) ENGINE = SummingMergeTree(count) "
-    "ORDER BY (service, bucket, host, profile_start, profile_end, container, process, stack)",
-    "CREATE TABLE IF NOT EXISTS {db}.samples_hour (service String, bucket UInt32, host String, "
-    "container String, process String, stack FixedString(16), count UInt64) ENGINE = SummingMergeTree(count) "
-    "ORDER BY (service, bucket, host, container, process, stack)",
-    "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.samples_hour_view TO {db}.samples_hour AS "
-    "SELECT service, toUInt32(bucket - bucket % 3600) AS bucket, host, container, process, stack, count "
-    "FROM {db}.samples_minute",
-    # The same hours merged over every host: what a flame graph of a whole fleet reads.
-    "CREATE TABLE IF NOT EXISTS {db}.samples_hour_all (service String, bucket UInt32, "
-    "container String, process String, stack FixedString(16), count UInt64) ENGINE = SummingMergeTree(count) "
-    "ORDER BY (service, bucket, container, process, stack)",
-    "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.samples_hour_all_view TO {db}.samples_hour_all AS "
-    "SELECT service, toUInt32(bucket - bucket % 3600) AS bucket, container, process, stack, count "
-    "FROM {db}.samples_minute",
-    # And per 10 minutes over every host: a range that is not whole hours (minutes 5 to 65) reads
-    # these instead of every host's minutes.
-    "CREATE TABLE IF NOT EXISTS {db}.samples_10min_all (service String, bucket UInt32, "
-    "container String, process String, stack FixedString(16), count UInt64) ENGINE = SummingMergeTree(count) "
-    "ORDER BY (service, bucket, container, process, stack)",
-    "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.samples_10min_all_view TO {db}.samples_10min_all AS "
-    "SELECT service, toUInt32(bucket - bucket % 600) AS bucket, container, process, stack, count "
-    "FROM {db}.samples_minute",
-]
 TEN_MINUTES = 10 * MINUTE
 # The summed tables, widest first: (width, table of single hosts or None, table of all hosts).
 _ROLLUPS = ((HOUR, "samples_hour", "samples_hour_all"), (TEN_MINUTES, None, "samples_10min_all"))
@@ -69,28 +37,44 @@ _KNOWN_STACKS = 200_000  # stack hashes this process has stored, and texts it ha
 _TEXT_CHUNK = 5_000  # hashes per query for their texts (the server takes 256 KB of query text)
 
 
+def _host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":") if ":" in address else (address, "", "9000")
+    return host or "127.0.0.1", int(port or 9000)
+
+
 class ClickHouseStore:
     def __init__(self, url: str) -> None:
-        """`clickhouse://host:port/database` (native protocol port, 9000 by default)."""
+        """`clickhouse://host:port[,host:port...]/database[?cluster=NAME]` (native protocol port, 9000
+        by default). Without a cluster the first host is the server and the others its stand-ins; with
+        one, the hosts are the cluster's servers, each given the tables (clickhouse_schema.py)."""
         from clickhouse_driver import Client
 
         parts = urlsplit(url)
         self.db = (parts.path.strip("/") or "gprofiler_studio").replace("`", "")
         if not self.db.replace("_", "").isalnum():
             raise ValueError(f"database name {self.db!r}: letters, digits and _ only")
-        self._client = Client(
-            host=parts.hostname or "127.0.0.1",
-            port=parts.port or 9000,
-            user=parts.username or "default",
-            password=parts.password or "",
-        )
+        options = parse_qs(parts.query)
+        self.cluster = options.get("cluster", [None])[0]
+        if self.cluster is not None and not self.cluster.replace("_", "").isalnum():
+            raise ValueError(f"cluster name {self.cluster!r}: letters, digits and _ only")
+        credentials, _, hosts = parts.netloc.rpartition("@")
+        user, _, password = credentials.partition(":")
+        self._servers = [_host_port(address) for address in hosts.split(",") if address] or [
+            ("127.0.0.1", 9000)
+        ]
+        login = {"user": unquote(user) or "default", "password": unquote(password)}
+        # A cluster's inserts reach every shard before they are answered (not queued by the server).
+        settings = {"insert_distributed_sync": 1} if self.cluster else {}
+        (host, port), others = self._servers[0], self._servers[1:]
+        alternates = ",".join(f"{h}:{p}" for h, p in others)
+        self._client = Client(host=host, port=port, alt_hosts=alternates or None, settings=settings, **login)
+        self._login = login
         self._lock = threading.Lock()  # one native connection: one query at a time
         self._known: set[bytes] = set()
         self._texts: dict[str, str] = {}  # hex hash -> text
-        for statement in _SCHEMA:
-            self._run(statement.format(db=self.db))
-        self.access = ClickHouseAccess(self._run, self.db)
-        options = parse_qs(parts.query)
+        for server in self._servers if self.cluster else self._servers[:1]:
+            self._on(server, statements(self.db, self.cluster))
+        self.access = ClickHouseAccess(self._run, self.db, self._mutate)
         self._writer: BatchWriter[tuple[str, Profile], Outcome] = BatchWriter(
             self._write_batch,
             max_items=int(options.get("batch_profiles", ["500"])[0]),
@@ -102,6 +86,31 @@ class ClickHouseStore:
         )
         if ("digest",) not in columns:  # a database of an earlier version (18.16: no IF NOT EXISTS here)
             self._run(f"ALTER TABLE {self.db}.profiles ADD COLUMN digest String DEFAULT ''")
+
+    def _on(self, server: tuple[str, int], queries: list[str], params: Any = None) -> None:
+        """Statements run on one server of its own (the tables of a cluster's shard, a deletion)."""
+        for query in queries:
+            self._run_on(server, query, params)
+
+    def _run_on(self, server: tuple[str, int], query: str, params: Any = None) -> list[tuple[Any, ...]]:
+        from clickhouse_driver import Client
+
+        client = Client(host=server[0], port=server[1], **self._login)
+        try:
+            result = client.execute(query, params)
+        finally:
+            client.disconnect()
+        return list(result) if isinstance(result, list) else []
+
+    def _mutate(self, table: str, condition: str, params: dict[str, Any]) -> None:
+        """An ALTER ... DELETE: on the table itself, or on every shard's local table (a Distributed
+        table takes no mutations)."""
+        statement = f"ALTER TABLE {self.db}.{local(table, self.cluster)} DELETE WHERE {condition}"
+        if self.cluster is None:
+            self._run(statement, params)
+            return
+        for server in self._servers:
+            self._on(server, [statement], params)
 
     def _run(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -236,9 +245,9 @@ class ClickHouseStore:
 
     def apply_retention(self, now: datetime, minutes_for: timedelta, hours_for: timedelta) -> None:
         minutes, hours = to_epoch(now - minutes_for), to_epoch(now - hours_for)
-        self._run(f"ALTER TABLE {self.db}.samples_minute DELETE WHERE bucket < %(t)s", {"t": minutes})
-        self._run(f"ALTER TABLE {self.db}.samples_10min_all DELETE WHERE bucket < %(t)s", {"t": minutes})
-        self._run(f"ALTER TABLE {self.db}.samples_hour DELETE WHERE bucket < %(t)s", {"t": hours})
-        self._run(f"ALTER TABLE {self.db}.samples_hour_all DELETE WHERE bucket < %(t)s", {"t": hours})
-        self._run(f"ALTER TABLE {self.db}.profiles DELETE WHERE start_ts < %(t)s", {"t": hours})
+        self._mutate("samples_minute", "bucket < %(t)s", {"t": minutes})
+        self._mutate("samples_10min_all", "bucket < %(t)s", {"t": minutes})
+        self._mutate("samples_hour", "bucket < %(t)s", {"t": hours})
+        self._mutate("samples_hour_all", "bucket < %(t)s", {"t": hours})
+        self._mutate("profiles", "start_ts < %(t)s", {"t": hours})
         self.access.expire(to_epoch(now))

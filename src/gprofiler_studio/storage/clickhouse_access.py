@@ -15,16 +15,6 @@ from gprofiler_studio.model import DAY, MINUTE
 from gprofiler_studio.storage.base import budget_wait
 from gprofiler_studio.tokens import Budget, TokenInfo
 
-SCHEMA = [
-    "CREATE TABLE IF NOT EXISTS {db}.tokens (hash String, service String, all_services UInt8, "
-    "created UInt32) ENGINE = ReplacingMergeTree ORDER BY hash",
-    "CREATE TABLE IF NOT EXISTS {db}.token_seen (hash String, seen UInt32) "
-    "ENGINE = ReplacingMergeTree(seen) ORDER BY hash",
-    "CREATE TABLE IF NOT EXISTS {db}.sessions (hash String, token_hash String, expires UInt32, "
-    "ended UInt8, updated UInt64) ENGINE = ReplacingMergeTree(updated) ORDER BY hash",
-    "CREATE TABLE IF NOT EXISTS {db}.token_usage (hash String, unit String, period UInt32, amount UInt64) "
-    "ENGINE = SummingMergeTree(amount) ORDER BY (hash, unit, period)",
-]
 # Columns the tokens table of earlier versions lacks (ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS).
 TOKEN_COLUMNS = {
     "revoked": "UInt8 DEFAULT 0",
@@ -47,10 +37,10 @@ def _stamp() -> int:
 
 
 class ClickHouseAccess:
-    def __init__(self, run: Run, db: str) -> None:
-        self._run, self.db = run, db
-        for statement in SCHEMA:
-            self._run(statement.format(db=db))
+    def __init__(self, run: Run, db: str, mutate: Callable[[str, str, dict[str, Any]], None]) -> None:
+        """The tables are the store's (clickhouse_schema.py); `mutate(table, condition, params)`
+        deletes rows (on each shard's local table in a cluster)."""
+        self._run, self.db, self._mutate = run, db, mutate
         present = {row[0] for row in self._run(
             "SELECT name FROM system.columns WHERE database = %(d)s AND table = 'tokens'", {"d": db}
         )}  # fmt: skip
@@ -149,7 +139,5 @@ class ClickHouseAccess:
         return wait
 
     def expire(self, now: int) -> None:
-        self._run(f"ALTER TABLE {self.db}.sessions DELETE WHERE expires <= %(t)s", {"t": now})
-        self._run(
-            f"ALTER TABLE {self.db}.token_usage DELETE WHERE period < %(t)s", {"t": now - now % DAY - DAY}
-        )
+        self._mutate("sessions", "expires <= %(t)s", {"t": now})
+        self._mutate("token_usage", "period < %(t)s", {"t": now - now % DAY - DAY})
