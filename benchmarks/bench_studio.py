@@ -252,7 +252,11 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 hour = Filters("bench", coming, coming + timedelta(hours=1))
                 p50, p95 = latencies(lambda: cluster.stacks(hour), args.queries)
-                print(f"2 shards: flame graph of the hour, all hosts: p50 {p50:.0f} ms, p95 {p95:.0f} ms")
+                stacks = len(cluster.stacks(hour))
+                print(
+                    f"2 shards: flame graph of the hour, all hosts ({stacks} stacks): "
+                    f"p50 {p50:.0f} ms, p95 {p95:.0f} ms"
+                )
                 cluster.close()
     finally:
         shutil.rmtree(directory, ignore_errors=True)

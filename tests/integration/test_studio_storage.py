@@ -429,3 +429,15 @@ def test_a_shard_down_acknowledges_nothing_then_every_profile_is_there_once(tmp_
             assert set(again) <= {Outcome.STORED, Outcome.DUPLICATE}, again
             assert store.stacks(_hour()) == {A.stack: 16 * 30, B.stack: 16 * 12}
             store.close()
+
+
+def test_a_single_servers_database_is_not_taken_for_a_clusters(clickhouse_cluster: str) -> None:
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    first = clickhouse_cluster.split(",")[0]
+    ClickHouseStore(f"{first}/{database}").close()  # plain tables on the first server
+    with pytest.raises(ValueError, match="is not a cluster's"):
+        ClickHouseStore(f"{clickhouse_cluster}/{database}?cluster={CLUSTER}")
+    clustered = f"t_{uuid.uuid4().hex[:12]}"
+    ClickHouseStore(f"{clickhouse_cluster}/{clustered}?cluster={CLUSTER}").close()
+    with pytest.raises(ValueError, match="is not one server's"):
+        ClickHouseStore(f"{first}/{clustered}")

@@ -74,6 +74,14 @@ class ClickHouseStore:
         self._texts: dict[str, str] = {}  # hex hash -> text
         for server in self._servers if self.cluster else self._servers[:1]:
             self._on(server, statements(self.db, self.cluster))
+            engine = self._run_on(
+                server,
+                "SELECT engine FROM system.tables WHERE database = %(d)s AND name = 'samples_minute'",
+                {"d": self.db},
+            )
+            if (engine[0][0] == "Distributed") != bool(self.cluster):
+                wanted = "a cluster's" if self.cluster else "one server's"
+                raise ValueError(f"database {self.db!r} on {server[0]}:{server[1]} is not {wanted}")
         self.access = ClickHouseAccess(self._run, self.db, self._mutate)
         self._writer: BatchWriter[tuple[str, Profile], Outcome] = BatchWriter(
             self._write_batch,
