@@ -3,6 +3,8 @@ themselves for the cycle's duration, each writing a file of its own; `results()`
 reads each file into stacks, and makes each failure that process's error frame only."""
 
 import logging
+import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -11,14 +13,31 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from gprofiler.bundle import bundled_tool
 from gprofiler.discovery.catalog import DiscoveredProcess
 from gprofiler.discovery.procfs import is_running
-from gprofiler.profilers.base import RuntimeResult
+from gprofiler.profilers.base import ProfilerUnavailableError, RuntimeResult
 from gprofiler.runner import ChildProcess, StoppedError, ToolError
 
 logger = logging.getLogger(__name__)
 
 START_ALLOWANCE = 10  # seconds a tool may take beyond the cycle to start, attach and write
+
+
+def find_tool(name: str, explicit_path: str | None, how_to_get: str, *directories: str) -> str:
+    """The tool at `explicit_path` (its option), else the executable's (or the checkout's) own, else
+    the first found in `directories`, else on PATH; ProfilerUnavailableError saying `how_to_get` it."""
+    if explicit_path:
+        if os.path.isfile(explicit_path) and os.access(explicit_path, os.X_OK):
+            return explicit_path
+        raise ProfilerUnavailableError(f"{name} not found at {explicit_path}")
+    found = bundled_tool(name)
+    for directory in directories:
+        found = found or shutil.which(name, path=directory)
+    found = found or shutil.which(name)
+    if found is None:
+        raise ProfilerUnavailableError(f"{name} not found ({how_to_get})")
+    return found
 
 
 @dataclass

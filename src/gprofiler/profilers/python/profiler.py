@@ -4,8 +4,6 @@ others, and for all with `--python-mode pyspy`."""
 
 import dataclasses
 import logging
-import os
-import shutil
 import sysconfig
 import time
 from collections.abc import Mapping
@@ -13,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gprofiler.argtypes import positive_integer
-from gprofiler.bundle import bundled_tool
 from gprofiler.discovery.catalog import DiscoveredProcess
 from gprofiler.discovery.runtimes import PYTHON
 from gprofiler.profilers.base import ProfilerContext, ProfilerUnavailableError, RuntimeProfiler, RuntimeResult
@@ -21,7 +18,14 @@ from gprofiler.profilers.python.sampler import InterpreterFinder, python_target
 from gprofiler.profilers.python.versions import PackageVersions
 from gprofiler.profilers.registry import ProfilerSpec, option
 from gprofiler.profilers.sampling import SamplerCycle, sampling_plan
-from gprofiler.profilers.tool_runs import START_ALLOWANCE, ToolRun, ToolRunsCycle, start_run, tool_error
+from gprofiler.profilers.tool_runs import (
+    START_ALLOWANCE,
+    ToolRun,
+    ToolRunsCycle,
+    find_tool,
+    start_run,
+    tool_error,
+)
 from gprofiler.stacks.model import StackCounts
 from gprofiler.stacks.tool_output import parse_tool_output
 
@@ -35,18 +39,8 @@ DEFAULT_MAX_PROCESSES = 64
 
 def find_pyspy(explicit_path: str | None) -> str:
     """`--python-pyspy-path`, else the executable's own, else the one installed with gprofiler, else PATH."""
-    if explicit_path:
-        if os.path.isfile(explicit_path) and os.access(explicit_path, os.X_OK):
-            return explicit_path
-        raise ProfilerUnavailableError(f"py-spy not found at {explicit_path}")
-    found = (
-        bundled_tool("py-spy")
-        or shutil.which("py-spy", path=sysconfig.get_path("scripts"))
-        or shutil.which("py-spy")
-    )
-    if found is None:
-        raise ProfilerUnavailableError("py-spy not found (pip install py-spy, or pass --python-pyspy-path)")
-    return found
+    scripts = sysconfig.get_path("scripts")
+    return find_tool("py-spy", explicit_path, "pip install py-spy, or pass --python-pyspy-path", scripts)
 
 
 def pyspy_argv(

@@ -3,21 +3,25 @@ on the processes that used CPU, each sampled as much as the CPU it used calls fo
 from the pinned crates.io crate at setup (scripts/build_rbspy.py) and bundled into the executable."""
 
 import logging
-import os
-import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from gprofiler.argtypes import positive_integer
-from gprofiler.bundle import bundled_tool
 from gprofiler.discovery.catalog import DiscoveredProcess
 from gprofiler.discovery.runtimes import RUBY
-from gprofiler.profilers.base import ProfilerContext, ProfilerUnavailableError, RuntimeProfiler, RuntimeResult
+from gprofiler.profilers.base import ProfilerContext, RuntimeProfiler, RuntimeResult
 from gprofiler.profilers.registry import ProfilerSpec, option
 from gprofiler.profilers.sampling import sampling_plan
-from gprofiler.profilers.tool_runs import START_ALLOWANCE, ToolRun, ToolRunsCycle, start_run, tool_error
+from gprofiler.profilers.tool_runs import (
+    START_ALLOWANCE,
+    ToolRun,
+    ToolRunsCycle,
+    find_tool,
+    start_run,
+    tool_error,
+)
 from gprofiler.stacks.model import StackCounts
 from gprofiler.stacks.tool_output import parse_tool_output
 
@@ -30,16 +34,7 @@ DEFAULT_MAX_PROCESSES = 64
 
 def find_rbspy(explicit_path: str | None) -> str:
     """`--ruby-rbspy-path`, else the executable's (or the checkout's) own, else PATH."""
-    if explicit_path:
-        if os.path.isfile(explicit_path) and os.access(explicit_path, os.X_OK):
-            return explicit_path
-        raise ProfilerUnavailableError(f"rbspy not found at {explicit_path}")
-    found = bundled_tool("rbspy") or shutil.which("rbspy")
-    if found is None:
-        raise ProfilerUnavailableError(
-            "rbspy not found (./dev.sh setup builds it, or pass --ruby-rbspy-path)"
-        )
-    return found
+    return find_tool("rbspy", explicit_path, "./dev.sh setup builds it, or pass --ruby-rbspy-path")
 
 
 def rbspy_argv(rbspy: str, pid: int, rate: int, duration: int, output: Path) -> list[str]:
