@@ -73,12 +73,11 @@ class ClickHouseStore:
         self._known: set[bytes] = set()
         self._texts: dict[str, str] = {}  # hex hash -> text
         for server in self._servers if self.cluster else self._servers[:1]:
-            self._on(server, statements(self.db, self.cluster))
-            engine = self._run_on(
-                server,
-                "SELECT engine FROM system.tables WHERE database = %(d)s AND name = 'samples_minute'",
-                {"d": self.db},
+            # one connection: the tables, then what samples_minute is (the name was checked: no quoting)
+            kind = (
+                f"SELECT engine FROM system.tables WHERE database = '{self.db}' AND name = 'samples_minute'"
             )
+            engine = self._on(server, [*statements(self.db, self.cluster), kind])
             if (engine[0][0] == "Distributed") != bool(self.cluster):
                 wanted = "a cluster's" if self.cluster else "one server's"
                 raise ValueError(f"database {self.db!r} on {server[0]}:{server[1]} is not {wanted}")
@@ -95,20 +94,22 @@ class ClickHouseStore:
         if ("digest",) not in columns:  # a database of an earlier version (18.16: no IF NOT EXISTS here)
             self._run(f"ALTER TABLE {self.db}.profiles ADD COLUMN digest String DEFAULT ''")
 
-    def _on(self, server: tuple[str, int], queries: list[str], params: Any = None) -> None:
-        """Statements run on one server of its own (the tables of a cluster's shard, a deletion)."""
-        for query in queries:
-            self._run_on(server, query, params)
-
-    def _run_on(self, server: tuple[str, int], query: str, params: Any = None) -> list[tuple[Any, ...]]:
+    def _on(self, server: tuple[str, int], queries: list[str], params: Any = None) -> list[tuple[Any, ...]]:
+        """Statements run on one server of its own, over one connection (the tables of a cluster's
+        shard, a deletion); the last one's rows."""
         from clickhouse_driver import Client
 
         client = Client(host=server[0], port=server[1], **self._login)
+        result: Any = []
         try:
-            result = client.execute(query, params)
+            for query in queries:
+                result = client.execute(query, params)
         finally:
             client.disconnect()
         return list(result) if isinstance(result, list) else []
+
+    def _run_on(self, server: tuple[str, int], query: str, params: Any = None) -> list[tuple[Any, ...]]:
+        return self._on(server, [query], params)
 
     def _mutate(self, table: str, condition: str, params: dict[str, Any]) -> None:
         """An ALTER ... DELETE: on the table itself, or on every shard's local table (a Distributed
