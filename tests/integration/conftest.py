@@ -17,6 +17,8 @@ import pytest
 
 from gprofiler.output.collapsed import read_header
 from gprofiler.stacks.tool_output import split_count
+from tests.clickhouse_server import CLICKHOUSE, running_clickhouse, running_cluster
+from tests.studio_samples import CLUSTER
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGETS = ROOT / "tests" / "targets"
@@ -345,3 +347,30 @@ def run_chrooted(
     return subprocess.run(
         ["unshare", "--mount", "--", *helper, "--", *command], capture_output=True, text=True, timeout=120
     )
+
+
+@pytest.fixture(scope="session")
+def clickhouse() -> Iterator[str]:
+    """A ClickHouse server of its own (Debian's clickhouse-server), for the whole session."""
+    if not Path(CLICKHOUSE).exists():
+        pytest.fail("clickhouse-server is missing (./dev.sh setup-test installs it)")
+    data = Path(tempfile.mkdtemp(prefix="gp-clickhouse-"))
+    try:
+        with running_clickhouse(data) as url:
+            yield url
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def clickhouse_cluster() -> Iterator[str]:
+    """Two ClickHouse servers that know each other as the cluster `gp_test` (two shards), for the
+    whole session: the store's URL prefix listing both."""
+    if not Path(CLICKHOUSE).exists():
+        pytest.fail("clickhouse-server is missing (./dev.sh setup-test installs it)")
+    data = Path(tempfile.mkdtemp(prefix="gp-clickhouse-cluster-"))
+    try:
+        with running_cluster(data, CLUSTER) as (_, url):
+            yield url
+    finally:
+        shutil.rmtree(data, ignore_errors=True)

@@ -7,8 +7,11 @@ queries read. Times are UInt32 epoch seconds (no server time zone involved). Eve
 SQL as a driver-escaped parameter. `?batch_profiles=N&batch_seconds=S` on the URL tune the blocks.
 """
 
+import contextlib
+import functools
 import threading
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -35,6 +38,11 @@ _ROLLUPS = ((HOUR, "samples_hour", "samples_hour_all"), (TEN_MINUTES, None, "sam
 _MINUTES = "samples_minute"
 _KNOWN_STACKS = 200_000  # stack hashes this process has stored, and texts it has read
 _TEXT_CHUNK = 5_000  # hashes per query for their texts (the server takes 256 KB of query text)
+
+
+def _execute(client: Any, query: str, params: Any = None) -> list[tuple[Any, ...]]:
+    result = client.execute(query, params)
+    return list(result) if isinstance(result, list) else []  # an INSERT answers its row count
 
 
 def _host_port(address: str) -> tuple[str, int]:
@@ -67,9 +75,12 @@ class ClickHouseStore:
         settings = {"insert_distributed_sync": 1} if self.cluster else {}
         (host, port), others = self._servers[0], self._servers[1:]
         alternates = ",".join(f"{h}:{p}" for h, p in others)
-        self._client = Client(host=host, port=port, alt_hosts=alternates or None, settings=settings, **login)
+        connect = dict(host=host, port=port, alt_hosts=alternates or None, settings=settings, **login)
+        self._client = Client(**connect)
         self._login = login
         self._lock = threading.Lock()  # one native connection: one query at a time
+        # The writer's blocks go over a connection of their own: requests' queries never wait for them.
+        self._writer_client = Client(**connect)
         self._known: set[bytes] = set()
         self._texts: dict[str, str] = {}  # hex hash -> text
         for server in self._servers if self.cluster else self._servers[:1]:
@@ -123,20 +134,38 @@ class ClickHouseStore:
 
     def _run(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:
         with self._lock:
-            result = self._client.execute(query, params)
-        return list(result) if isinstance(result, list) else []  # an INSERT answers its row count
+            return _execute(self._client, query, params)
 
     def close(self) -> None:
         self._writer.close()
         with self._lock:
+            with contextlib.suppress(Exception):  # the server may be gone: the usage is only counts
+                self._write_usage(functools.partial(_execute, self._client))
             self._client.disconnect()
+        self._writer_client.disconnect()
 
     def add_profile(self, service: str, profile: Profile) -> Outcome:
         """Stored in the next block this worker writes (see batching.py), then answered."""
         return self._writer.submit((service, profile), sample_rows(profile))
 
     def _write_batch(self, items: list[tuple[str, Profile]]) -> list[Outcome]:
-        return write_profiles(self._run, self.db, self._known, items)
+        outcomes = write_profiles(self._run_block, self.db, self._known, items)
+        self._write_usage(self._run_block)
+        return outcomes
+
+    def _run_block(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:
+        """A statement of the writer thread's, over its connection."""
+        return _execute(self._writer_client, query, params)
+
+    def _write_usage(self, run: Callable[..., list[tuple[Any, ...]]]) -> None:
+        """The budgets charged since the last block (clickhouse_access.py): one INSERT per block."""
+        usage = self.access.take_usage()
+        if usage:
+            try:
+                run(f"INSERT INTO {self.db}.token_usage VALUES", usage)
+            except Exception:
+                self.access.give_back(usage)  # the profiles are stored: the usage goes with the next block
+                raise
 
     def services(self) -> list[str]:
         rows = self._run(
