@@ -106,8 +106,9 @@ setup_test() {
     apt_install ruby php-cli php-fpm php-dev
     # packaging tests: the image (podman), the .deb (lintian) and its unit (systemd-analyze)
     apt_install podman lintian systemd
-    # the studio's ClickHouse store is tested against Debian's server
-    apt_install clickhouse-server
+    # the studio's ClickHouse store is tested against Debian's server, its replicated tables with
+    # Debian's ZooKeeper (run on the JDK above)
+    apt_install clickhouse-server zookeeper
 }
 
 build_exe() {

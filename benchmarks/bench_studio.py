@@ -18,8 +18,12 @@ The ClickHouse store runs against a clickhouse-server this script starts (Debian
 
 import argparse
 import concurrent.futures
+import contextlib
+import dataclasses
 import gzip
+import itertools
 import json
+import os
 import random
 import shutil
 import socket
@@ -27,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections import Counter
@@ -36,7 +41,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
-from tests.clickhouse_server import free_port, running_clickhouse, running_cluster  # noqa: E402
+from tests.clickhouse_server import free_port, running_clickhouse, running_cluster, running_replicas  # noqa: E402
 
 from gprofiler_studio.cli import tune_malloc  # noqa: E402
 from gprofiler_studio.ingest import inflate, parse_upload  # noqa: E402
@@ -160,12 +165,61 @@ def run_store(name: str, store: Store, args: argparse.Namespace) -> None:
     print(f"{name}: flame graph of the week, from the rollup: p50 {p50:.0f} ms, p95 {p95:.0f} ms")
 
 
-def http_ingest(directory: Path, args: argparse.Namespace, name: str = "sqlite", storage: str = "") -> float:
-    """The same hour of profiles POSTed to `gprofiler-studio serve --workers N` by concurrent
-    clients, into the data directory's SQLite or `storage`; returns profiles/s."""
+@dataclasses.dataclass
+class Serving:
+    url: str
+    headers: dict[str, str]
+    pid: int
+
+    def post(self, body: bytes, encoding: str = "gzip") -> int:
+        headers = {**self.headers, "Content-Encoding": encoding}
+        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return int(response.status)
+
+    def workers(self) -> list[int]:
+        """The worker processes (the children of `serve` but multiprocessing's tracker)."""
+        found = []
+        for task in Path(f"/proc/{self.pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                if b"multiprocessing.resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes():
+                    found.append(int(child))
+        return found
+
+    def workers_rss_mb(self) -> list[float]:
+        return [
+            int(Path(f"/proc/{pid}/status").read_text().split("VmRSS:")[1].split()[0]) / 1024
+            for pid in self.workers()
+        ]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU the processes have used (their threads included)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def clickhouse_servers(directory: Path) -> list[int]:
+    """The clickhouse-server processes keeping their data under `directory`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            mine = entry.name.isdigit() and str(directory).encode() in (entry / "cmdline").read_bytes()
+            if mine and (entry / "exe").resolve().name.startswith("clickhouse"):
+                found.append(int(entry.name))
+    return found
+
+
+@contextlib.contextmanager
+def serving(directory: Path, args: argparse.Namespace, name: str, storage: str) -> Iterator[Serving]:
+    """`gprofiler-studio serve --workers N` on a free port, into the data directory's SQLite or
+    `storage`, with an upload token (no budget: an hour of 100 hosts arrives here in about a minute
+    and a half)."""
     studio = [sys.executable, "-m", "gprofiler_studio.cli", "--data-dir", str(directory / f"http-{name}")]
     studio += ["--storage", storage] if storage else []
-    # no budget: an hour of 100 hosts arrives here in about a minute and a half (still counted)
     create = ["token", "create", "--service", "bench", "--profiles-per-minute", "0", "--mb-per-day", "0"]
     token = subprocess.run([*studio, *create], capture_output=True, text=True)
     port = free_port()
@@ -175,13 +229,7 @@ def http_ingest(directory: Path, args: argparse.Namespace, name: str = "sqlite",
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/api/v2/profiles?service=bench"
     headers = {"GPROFILER-API-KEY": token.stdout.strip(), "GPROFILER-SERVICE-NAME": "bench",
-               "Content-Encoding": "gzip", "Content-Type": "application/json"}  # fmt: skip
-
-    def post(body: bytes) -> int:
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return int(response.status)
-
+               "Content-Type": "application/json"}  # fmt: skip
     try:
         for _ in range(100):
             try:
@@ -190,24 +238,96 @@ def http_ingest(directory: Path, args: argparse.Namespace, name: str = "sqlite",
             except OSError:
                 time.sleep(0.2)
         time.sleep(1)
+        yield Serving(url, headers, server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
+def http_ingest(directory: Path, args: argparse.Namespace, name: str = "sqlite", storage: str = "") -> float:
+    """The same hour of profiles POSTed to `gprofiler-studio serve --workers N` by concurrent
+    clients, into the data directory's SQLite or `storage`; returns profiles/s."""
+    with serving(directory, args, name, storage) as studio:
         # The coming hour: studio's rollup loop runs meanwhile, and as in production no profile is
         # older than what it has rolled up (such late ones are merged into the rollups, slower).
         coming = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
         bodies = list(dataset(args.hosts, coming, 60, timedelta(minutes=1), args.stacks))
+        servers, workers = clickhouse_servers(directory), studio.workers()
+        server_cpu, worker_cpu = cpu_seconds(servers), cpu_seconds(workers)
         started = time.perf_counter()
         with concurrent.futures.ThreadPoolExecutor(args.clients) as pool:
-            statuses = list(pool.map(post, bodies))
+            statuses = list(pool.map(studio.post, bodies))
         seconds = time.perf_counter() - started
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
+        server_cpu, worker_cpu = cpu_seconds(servers) - server_cpu, cpu_seconds(workers) - worker_cpu
     assert statuses == [200] * len(bodies), Counter(statuses)
     rate = len(bodies) / seconds
     print(
         f"{name} over HTTP: {len(bodies)} profiles from {args.clients} concurrent clients into "
-        f"`serve --workers {args.workers}` in {seconds:.1f} s: {rate:.1f} profiles/s"
+        f"`serve --workers {args.workers}` in {seconds:.1f} s: {rate:.1f} profiles/s; CPU per profile: "
+        f"studio workers {worker_cpu / len(bodies) * 1000:.1f} ms, "
+        f"clickhouse-server {server_cpu / len(bodies) * 1000:.1f} ms"
     )
     return rate
+
+
+def decoding_ceiling(args: argparse.Namespace) -> None:
+    """What decoding alone allows on this machine: every store's uploads are inflated, parsed and
+    validated by the same code before anything is stored."""
+    bodies = list(dataset(20, T0, 5, timedelta(minutes=1), args.stacks))
+    started = time.process_time()
+    for body in bodies:
+        parse_upload(inflate(body, "gzip"))
+    per_profile = (time.process_time() - started) / len(bodies)
+    cores = len(os.sched_getaffinity(0))
+    print(
+        f"decoding alone: {per_profile * 1000:.1f} ms of CPU per profile: at most "
+        f"{cores / per_profile:.0f} profiles/s on these {cores} cores with nothing stored and no clients"
+    )
+
+
+def soak(directory: Path, args: argparse.Namespace, storage: str) -> None:
+    """Uploads for `--soak-minutes` without a pause; each worker's RSS after the first minute, every
+    5 minutes, and at the end. Profiles of 100 hosts and 10 minutes are built once, sent without
+    gzip (building ~1 MB texts anew would take the clients' CPU) under a new host name each round
+    (`host-` is replaced by `hNNNN`: same length, new identities)."""
+    coming = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    pool = [gzip.decompress(body) for body in dataset(100, coming, 10, timedelta(minutes=1), args.stacks)]
+    rounds = itertools.count()
+    lock = threading.Lock()
+    sent, statuses = 0, Counter[int]()
+    with serving(directory, args, "soak", storage) as studio:
+        deadline = time.monotonic() + args.soak_minutes * 60
+        started = time.monotonic()
+        marks = [started + 60 + 300 * index for index in range(args.soak_minutes // 5 + 1)]
+
+        def client() -> None:
+            nonlocal sent
+            while time.monotonic() < deadline:
+                with lock:
+                    number = next(rounds)
+                body = pool[number % len(pool)].replace(b"host-", b"h%04d" % (number // len(pool)))
+                status = studio.post(body, "identity")
+                with lock:
+                    sent += 1
+                    statuses[status] += 1
+
+        threads = [threading.Thread(target=client) for _ in range(args.clients)]
+        for thread in threads:
+            thread.start()
+        for mark in marks:
+            time.sleep(max(0.0, min(mark, deadline) - time.monotonic()))
+            if time.monotonic() >= deadline:
+                break
+            minute = (time.monotonic() - started) / 60
+            rss = ", ".join(f"{size:.0f} MB" for size in studio.workers_rss_mb())
+            print(f"soak: minute {minute:4.1f}: {sent} profiles stored; workers' RSS {rss}", flush=True)
+        for thread in threads:
+            thread.join()
+        rss = ", ".join(f"{size:.0f} MB" for size in studio.workers_rss_mb())
+        seconds = time.monotonic() - started
+        rate = sent / seconds
+        print(f"soak: end, minute {seconds / 60:.1f}: {sent} profiles ({rate:.1f}/s); workers' RSS {rss}")
+    assert set(statuses) == {200}, statuses
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,6 +343,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--http", action="store_true", help="also ingest over HTTP into `serve --workers`")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument(
+        "--soak-minutes",
+        type=int,
+        default=0,
+        help="then upload to ClickHouse this long, printing RSS",
+    )
     args = parser.parse_args(argv)
     tune_malloc()  # as `gprofiler-studio serve` does
     directory = Path(tempfile.mkdtemp(prefix="gprofiler-bench-studio-", dir="/var/tmp"))
@@ -238,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
                 run_store("clickhouse", clickhouse, args)
                 clickhouse.close()
         if args.http:
+            decoding_ceiling(args)
             sqlite_rate = http_ingest(directory, args)
             with running_clickhouse(directory / "clickhouse-http") as url:
                 clickhouse_rate = http_ingest(directory, args, "clickhouse", f"{url}/bench_http")
@@ -258,6 +385,13 @@ def main(argv: list[str] | None = None) -> int:
                     f"p50 {p50:.0f} ms, p95 {p95:.0f} ms"
                 )
                 cluster.close()
+            with running_replicas(directory / "replicas", "bench") as (_, servers):
+                storage = f"{servers}/bench_http?cluster=bench"
+                replicated_rate = http_ingest(directory, args, "clickhouse, 1 shard of 2 replicas", storage)
+                print(f"2 replicas / 1 server over HTTP: {replicated_rate / clickhouse_rate:.2f}x")
+        if args.soak_minutes:
+            with running_clickhouse(directory / "clickhouse-soak") as url:
+                soak(directory, args, f"{url}/bench_soak")
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     return 0

@@ -17,7 +17,7 @@ import pytest
 
 from gprofiler.output.collapsed import read_header
 from gprofiler.stacks.tool_output import split_count
-from tests.clickhouse_server import CLICKHOUSE, running_clickhouse, running_cluster
+from tests.clickhouse_server import CLICKHOUSE, running_clickhouse, running_cluster, running_replicas
 from tests.studio_samples import CLUSTER
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -371,6 +371,20 @@ def clickhouse_cluster() -> Iterator[str]:
     data = Path(tempfile.mkdtemp(prefix="gp-clickhouse-cluster-"))
     try:
         with running_cluster(data, CLUSTER) as (_, url):
+            yield url
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def clickhouse_replicas() -> Iterator[str]:
+    """A ZooKeeper and two ClickHouse servers holding the one shard of the cluster `gp_test` as
+    replicas, for the whole session: the store's URL prefix listing both."""
+    if not Path(CLICKHOUSE).exists() or shutil.which("java") is None:
+        pytest.fail("clickhouse-server, zookeeper or java is missing (./dev.sh setup-test installs them)")
+    data = Path(tempfile.mkdtemp(prefix="gp-clickhouse-replicas-"))
+    try:
+        with running_replicas(data, CLUSTER) as (_, url):
             yield url
     finally:
         shutil.rmtree(data, ignore_errors=True)

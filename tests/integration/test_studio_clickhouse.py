@@ -2,6 +2,7 @@
 a shard down, a cluster's shards, budgets and tokens shared by studio processes (the storage suite
 every store passes is test_studio_storage.py)."""
 
+import functools
 import time
 import uuid
 from collections import Counter
@@ -13,8 +14,8 @@ from gprofiler_studio.model import Outcome
 from gprofiler_studio.storage.clickhouse import ClickHouseStore
 from gprofiler_studio.storage.clickhouse_access import TOKEN_CACHE_S
 from gprofiler_studio.tokens import Budget
-from tests.clickhouse_server import cluster_config, free_port, running_clickhouse
-from tests.studio_samples import CLUSTER, A, B, hour, in_threads, many, profile
+from tests.clickhouse_server import cluster_config, free_port, running_clickhouse, running_zookeeper
+from tests.studio_samples import CLUSTER, A, B, eventually, hour, in_threads, many, profile
 
 
 def test_a_clickhouse_database_of_the_earlier_version_is_migrated(clickhouse: str) -> None:
@@ -123,7 +124,7 @@ def test_a_single_servers_database_is_not_taken_for_a_clusters(clickhouse_cluste
     database = f"t_{uuid.uuid4().hex[:12]}"
     first = clickhouse_cluster.split(",")[0]
     ClickHouseStore(f"{first}/{database}").close()  # plain tables on the first server
-    with pytest.raises(ValueError, match="is not a cluster's"):
+    with pytest.raises(ValueError, match="is not a cluster's without replicas"):
         ClickHouseStore(f"{clickhouse_cluster}/{database}?cluster={CLUSTER}")
     clustered = f"t_{uuid.uuid4().hex[:12]}"
     ClickHouseStore(f"{clickhouse_cluster}/{clustered}?cluster={CLUSTER}").close()
@@ -166,3 +167,48 @@ def test_a_token_revoked_elsewhere_stops_working_within_seconds(clickhouse: str)
     finally:
         worker.close()
         admin.close()
+
+
+def _local_totals(store: ClickHouseStore, server: tuple[str, int], table: str) -> int:
+    rows = store._run_on(server, f"SELECT sum(count) FROM {store.db}.{table}_local")
+    return int(rows[0][0])
+
+
+def test_replicas_copy_every_profile_and_one_down_loses_nothing(tmp_path: Path) -> None:
+    ports = [free_port(), free_port()]
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    url = "clickhouse://" + ",".join(f"127.0.0.1:{port}" for port in ports) + f"/{database}?cluster={CLUSTER}"
+    with running_zookeeper(tmp_path / "zookeeper") as zookeeper:
+        configs = [cluster_config(tmp_path / f"config{i}", CLUSTER, ports, zookeeper, i) for i in range(2)]
+        with running_clickhouse(tmp_path / "replica1", tcp=ports[1], config=configs[1]):
+            with running_clickhouse(tmp_path / "replica0", tcp=ports[0], config=configs[0]):
+                store = ClickHouseStore(url)
+                assert store.replicated
+                # one host's minutes of the same samples: the same rows in its hour, kept twice
+                assert store.add_profile("checkout", profile("h1", 0, A)) is Outcome.STORED
+                assert store.add_profile("checkout", profile("h1", 1, A)) is Outcome.STORED
+                assert store.stacks(hour(hosts=("h1",))) == {A.stack: 60}
+            # the first replica is down: the second takes the uploads and answers the queries
+            assert set(in_threads(store, many(6, minute=2))) == {Outcome.STORED}
+            assert store.stacks(hour()) == {A.stack: 8 * 30, B.stack: 6 * 12}
+            with running_clickhouse(tmp_path / "replica0", tcp=ports[0], config=configs[0]):
+                # back: it fetches what it missed from the other replica, and nothing is counted twice
+                for server in store._servers:
+                    for table in ("samples_minute", "samples_hour", "samples_hour_all"):
+                        totals = functools.partial(_local_totals, store, server, table)
+                        eventually(totals, 8 * 30 + 6 * 12)
+                assert set(in_threads(store, many(6, minute=2))) == {Outcome.DUPLICATE}
+                assert store.stacks(hour()) == {A.stack: 8 * 30, B.stack: 6 * 12}
+                store.close()
+
+
+def test_replicated_and_unreplicated_databases_are_not_taken_for_each_other(clickhouse_replicas: str) -> None:
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    first = clickhouse_replicas.split(",")[0]
+    ClickHouseStore(f"{first}/{database}").close()  # one server's plain tables on a replica
+    with pytest.raises(ValueError, match="is not a replicated cluster's"):
+        ClickHouseStore(f"{clickhouse_replicas}/{database}?cluster={CLUSTER}")
+    with pytest.raises(ValueError, match="no cluster 'elsewhere'"):
+        ClickHouseStore(f"{clickhouse_replicas}/{database}?cluster=elsewhere")
+    with pytest.raises(ValueError, match="quorum=3"):
+        ClickHouseStore(f"{clickhouse_replicas}/{database}?cluster={CLUSTER}&quorum=3")

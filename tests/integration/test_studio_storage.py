@@ -1,5 +1,6 @@
-"""The storage suite every studio store passes: the embedded SQLite one, a real ClickHouse server and a
-cluster of two (the ClickHouse-only tests are in test_studio_clickhouse.py)."""
+"""The storage suite every studio store passes: the embedded SQLite one, a real ClickHouse server, a
+cluster of two shards, and one shard of two replicas with a ZooKeeper (the ClickHouse-only tests are
+in test_studio_clickhouse.py)."""
 
 import sqlite3
 import uuid
@@ -22,17 +23,23 @@ from tests.studio_samples import CLUSTER, T0, A, B, eventually, hour, profile
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
-@pytest.fixture(params=["sqlite", "clickhouse", "clickhouse-cluster"])
+@pytest.fixture(params=["sqlite", "clickhouse", "clickhouse-cluster", "clickhouse-replicated"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     opened: Store
+    database = f"t_{uuid.uuid4().hex[:12]}"
     if request.param == "sqlite":
         opened = SqliteStore(tmp_path / "studio.sqlite3")
     elif request.param == "clickhouse":
-        server = request.getfixturevalue("clickhouse")
-        opened = ClickHouseStore(f"{server}/t_{uuid.uuid4().hex[:12]}")
+        opened = ClickHouseStore(f"{request.getfixturevalue('clickhouse')}/{database}")
+    elif request.param == "clickhouse-cluster":
+        opened = ClickHouseStore(
+            f"{request.getfixturevalue('clickhouse_cluster')}/{database}?cluster={CLUSTER}"
+        )
     else:
-        servers = request.getfixturevalue("clickhouse_cluster")
-        opened = ClickHouseStore(f"{servers}/t_{uuid.uuid4().hex[:12]}?cluster={CLUSTER}")
+        opened = ClickHouseStore(
+            f"{request.getfixturevalue('clickhouse_replicas')}/{database}?cluster={CLUSTER}"
+        )
+        assert isinstance(opened, ClickHouseStore) and opened.replicated and opened.quorum == 1
     yield opened
     opened.close()
 

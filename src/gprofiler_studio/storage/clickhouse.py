@@ -52,9 +52,11 @@ def _host_port(address: str) -> tuple[str, int]:
 
 class ClickHouseStore:
     def __init__(self, url: str) -> None:
-        """`clickhouse://host:port[,host:port...]/database[?cluster=NAME]` (native protocol port, 9000
-        by default). Without a cluster the first host is the server and the others its stand-ins; with
-        one, the hosts are the cluster's servers, each given the tables (clickhouse_schema.py)."""
+        """`clickhouse://host:port[,host:port...]/database[?cluster=NAME[&quorum=N]]` (native protocol
+        port, 9000 by default). Without a cluster the first host is the server and the others its
+        stand-ins; with one, the hosts are the cluster's servers (every replica of every shard), each
+        given the tables (clickhouse_schema.py), replicated where the servers have a ZooKeeper: an
+        upload is then acknowledged once on `quorum` replicas of its shard (one by default)."""
         from clickhouse_driver import Client
 
         parts = urlsplit(url)
@@ -71,13 +73,29 @@ class ClickHouseStore:
             ("127.0.0.1", 9000)
         ]
         login = {"user": unquote(user) or "default", "password": unquote(password)}
+        self._login = login
         # A cluster's inserts reach every shard before they are answered (not queued by the server).
-        settings = {"insert_distributed_sync": 1} if self.cluster else {}
+        settings: dict[str, Any] = {"insert_distributed_sync": 1} if self.cluster else {}
+        self.replicated, self.quorum = False, 1
+        if self.cluster:
+            self.replicated, replicas = self._layout(self.cluster)
+            # 1 by default: on 18.16 the last part inserted with a quorum is never mutated, so the
+            # retention's deletions would wait for the next insert forever on an idle shard.
+            self.quorum = int(options.get("quorum", ["1"])[0])
+            if not 1 <= self.quorum <= replicas:
+                raise ValueError(f"quorum={self.quorum}: between 1 and the {replicas} replicas of a shard")
+        if self.replicated:
+            # Acknowledged once on `quorum` replicas of its shard (the others copy it moments later);
+            # reads and writes go to a shard's first live replica, the one that has what was just
+            # written. insert_deduplicate off: this store finds duplicates itself (identity and digest),
+            # and two profiles can make equal blocks (in a rollup) that block deduplication would drop.
+            settings |= {"load_balancing": "in_order", "insert_deduplicate": 0}
+            if self.quorum > 1:
+                settings["insert_quorum"] = self.quorum
         (host, port), others = self._servers[0], self._servers[1:]
         alternates = ",".join(f"{h}:{p}" for h, p in others)
         connect = dict(host=host, port=port, alt_hosts=alternates or None, settings=settings, **login)
         self._client = Client(**connect)
-        self._login = login
         self._lock = threading.Lock()  # one native connection: one query at a time
         # The writer's blocks go over a connection of their own: requests' queries never wait for them.
         self._writer_client = Client(**connect)
@@ -86,11 +104,15 @@ class ClickHouseStore:
         for server in self._servers if self.cluster else self._servers[:1]:
             # one connection: the tables, then what samples_minute is (the name was checked: no quoting)
             kind = (
-                f"SELECT engine FROM system.tables WHERE database = '{self.db}' AND name = 'samples_minute'"
+                "SELECT groupArray(engine) FROM system.tables "
+                f"WHERE database = '{self.db}' AND name IN ('samples_minute', 'samples_minute_local')"
             )
-            engine = self._on(server, [*statements(self.db, self.cluster), kind])
-            if (engine[0][0] == "Distributed") != bool(self.cluster):
-                wanted = "a cluster's" if self.cluster else "one server's"
+            engines = set(self._on(server, [*statements(self.db, self.cluster, self.replicated), kind])[0][0])
+            if ("Distributed" in engines) != bool(self.cluster) or (
+                any(name.startswith("Replicated") for name in engines) != self.replicated
+            ):
+                wanted = "a replicated cluster's" if self.replicated else "a cluster's without replicas"
+                wanted = wanted if self.cluster else "one server's"
                 raise ValueError(f"database {self.db!r} on {server[0]}:{server[1]} is not {wanted}")
         self.access = ClickHouseAccess(self._run, self.db, self._mutate)
         self._writer: BatchWriter[tuple[str, Profile], Outcome] = BatchWriter(
@@ -104,6 +126,31 @@ class ClickHouseStore:
         )
         if ("digest",) not in columns:  # a database of an earlier version (18.16: no IF NOT EXISTS here)
             self._run(f"ALTER TABLE {self.db}.profiles ADD COLUMN digest String DEFAULT ''")
+
+    def _layout(self, cluster: str) -> tuple[bool, int]:
+        """Whether the cluster's servers replicate (they have a ZooKeeper), and the fewest replicas of
+        a shard, as the first server's configuration says."""
+        from clickhouse_driver.errors import ServerException
+
+        replicas = self._on(
+            self._servers[0],
+            ["SELECT min(replicas) FROM (SELECT count() AS replicas FROM system.clusters "
+             "WHERE cluster = %(c)s GROUP BY shard_num)"],
+            {"c": cluster},
+        )[0][0]  # fmt: skip
+        if not replicas:
+            raise ValueError(f"no cluster {cluster!r} in the remote_servers of {self._servers[0][0]}")
+        try:
+            self._on(self._servers[0], ["SELECT count() FROM system.zookeeper WHERE path = '/'"])
+        except ServerException:  # no ZooKeeper configured: plain tables on each shard
+            return False, int(replicas)
+        macros = {row[0] for row in self._on(self._servers[0], ["SELECT macro FROM system.macros"])}
+        if not {"shard", "replica"} <= macros:
+            raise ValueError(
+                f"{self._servers[0][0]} has a ZooKeeper but not the macros `shard` and `replica` that "
+                "name its replicated tables (see the README)"
+            )
+        return True, int(replicas)
 
     def _on(self, server: tuple[str, int], queries: list[str], params: Any = None) -> list[tuple[Any, ...]]:
         """Statements run on one server of its own, over one connection (the tables of a cluster's

@@ -8,6 +8,11 @@ so its rollups are made on its shard), stack texts and access rows by their hash
 materialized views run on each shard, from its local minutes into its local rollups; the
 all-hosts rollups are then partial sums per shard, which every query sums again (GROUP BY).
 There is no `ON CLUSTER` (it needs ZooKeeper): the store creates the tables on each server.
+
+Where the servers have a ZooKeeper (`replicated`), each local table is the Replicated engine of its
+kind, at `/clickhouse/tables/{shard}/<database>/<table>` with the replica `{replica}`: the servers'
+`macros` say which shard each holds and its name, and the replicas of a shard (`remote_servers`, with
+`internal_replication`) copy each other's parts.
 """
 
 from dataclasses import dataclass
@@ -126,12 +131,25 @@ def local(name: str, cluster: str | None) -> str:
     return f"{name}_local" if cluster else name
 
 
-def statements(db: str, cluster: str | None) -> list[str]:
+def engine(table: Table, db: str, here: str, replicated: bool) -> str:
+    """The table's engine, or its replicated form: `XMergeTree(args) ORDER BY ...` becomes
+    `ReplicatedXMergeTree('<path in ZooKeeper>', '{replica}', args) ORDER BY ...`."""
+    if not replicated:
+        return table.engine
+    kind, _, order = table.engine.partition(" ORDER BY ")
+    family, _, arguments = kind.partition("(")
+    where = [f"'/clickhouse/tables/{{shard}}/{db}/{here}'", "'{replica}'"]
+    arguments = ", ".join(where + ([arguments.rstrip(")")] if arguments else []))
+    return f"Replicated{family}({arguments}) ORDER BY {order}"
+
+
+def statements(db: str, cluster: str | None, replicated: bool = False) -> list[str]:
     """What creates the database on one server (each server of a cluster runs them all)."""
     created = [f"CREATE DATABASE IF NOT EXISTS {db}"]
     for table in TABLES:
         here = local(table.name, cluster)
-        created.append(f"CREATE TABLE IF NOT EXISTS {db}.{here} ({table.columns}) ENGINE = {table.engine}")
+        kind = engine(table, db, here, replicated)
+        created.append(f"CREATE TABLE IF NOT EXISTS {db}.{here} ({table.columns}) ENGINE = {kind}")
         if cluster:
             created.append(
                 f"CREATE TABLE IF NOT EXISTS {db}.{table.name} AS {db}.{here} "
