@@ -88,6 +88,13 @@ setup() {
         "$VENV/bin/python" scripts/fetch_async_profiler.py
         stamp_write async-profiler scripts/async-profiler.lock scripts/fetch_async_profiler.py
     fi
+    # pprof's profile.proto from Debian (google/pprof's sources), checksummed, generated into a module
+    if ! stamp_current pprof scripts/pprof.lock scripts/build_pprof_proto.py pyproject.toml \
+        || [ ! -f src/gprofiler/output/profile_pb2.py ]; then
+        apt_install golang-github-google-pprof-dev
+        "$VENV/bin/python" scripts/build_pprof_proto.py
+        stamp_write pprof scripts/pprof.lock scripts/build_pprof_proto.py pyproject.toml
+    fi
     # rbspy (Ruby) from crates.io, pinned; built once per machine (a few minutes), then cached
     # outside the checkout by the lock's contents
     if ! stamp_current rbspy scripts/rbspy.lock scripts/build_rbspy.py \

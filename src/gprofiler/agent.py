@@ -110,7 +110,13 @@ def _sinks(config: AgentConfig, outputs: _Outputs, spawn_time: str) -> list[Prof
     sinks: list[ProfileSink] = []
     if config.output_dir is not None:
         sinks.append(
-            LocalFilesSink(config.output_dir, flamegraph=outputs.assets, rotating=config.rotating_output)
+            LocalFilesSink(
+                config.output_dir,
+                flamegraph=outputs.assets,
+                rotating=config.rotating_output,
+                formats=config.output_formats,
+                frequency=config.frequency,
+            )
         )
     if config.upload is not None and outputs.client is not None and outputs.spool is not None:
         logs = None

@@ -29,6 +29,18 @@ DEFAULT_SPOOL_DIR = "/var/lib/gprofiler/spool"
 DEFAULT_SPOOL_MAX_MB = 256
 
 
+OUTPUT_FORMATS = ("col", "pprof", "speedscope")
+
+
+def output_formats(value: str) -> tuple[str, ...]:
+    """`col,pprof`: each of OUTPUT_FORMATS at most once, in the order given."""
+    chosen = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+    unknown = [part for part in chosen if part not in OUTPUT_FORMATS]
+    if not chosen or unknown:
+        raise argparse.ArgumentTypeError(f"{value!r}: a comma-separated list of {', '.join(OUTPUT_FORMATS)}")
+    return chosen
+
+
 def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output-dir", dest="output_dir", help="Directory to write profiles into")
     parser.add_argument(
@@ -49,6 +61,15 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         default=False,
         help="Keep only the latest profile (and flame graph) in the output directory",
+    )
+    parser.add_argument(
+        "--output-format",
+        dest="output_formats",
+        type=output_formats,
+        default=("col",),
+        metavar="FORMAT[,FORMAT]",
+        help="The files written into the output directory for each cycle: col (profile_<time>.col), "
+        "pprof (.pb.gz, for `go tool pprof`), speedscope (.speedscope.json) (default: col)",
     )
 
 

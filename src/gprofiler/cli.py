@@ -12,7 +12,7 @@ from gprofiler.argtypes import positive_integer
 
 DEFAULT_SERVER_HOST = "http://127.0.0.1:8080"  # where `gprofiler-studio serve` listens
 DEFAULT_UPLOAD_TIMEOUT = 120
-SUBCOMMANDS = ("perf-collapse", "upload-file")
+SUBCOMMANDS = ("perf-collapse", "upload-file", "convert")
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gprofiler.commands.perf_collapse import perf_collapse_main
 
         return perf_collapse_main(arguments[1:])
+    if arguments and arguments[0] == "convert":
+        from gprofiler.commands.convert import convert_main
+
+        return convert_main(arguments[1:])
     if arguments and arguments[0] == "upload-file":
         from gprofiler.commands.upload_file import upload_file_main
 

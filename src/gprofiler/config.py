@@ -60,6 +60,7 @@ class AgentConfig:
     continuous: bool
     rotating_output: bool
     flamegraph: bool
+    output_formats: tuple[str, ...]
     max_processes_runtime_profiler: int | None  # None: no limit
     pids: tuple[int, ...] | None
     containers: tuple[str, ...] | None
@@ -101,6 +102,7 @@ class AgentConfig:
             continuous=args.continuous,
             rotating_output=args.rotating_output,
             flamegraph=args.flamegraph,
+            output_formats=args.output_formats,
             max_processes_runtime_profiler=args.max_processes_runtime_profiler or None,
             pids=tuple(dict.fromkeys(args.pids)) if args.pids else None,
             containers=tuple(dict.fromkeys(args.containers)) if args.containers else None,

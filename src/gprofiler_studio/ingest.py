@@ -112,6 +112,27 @@ def parse_upload(raw: bytes, accepted: tuple[datetime, datetime] | None = None) 
     return Profile(hostname, start, end, cpu, memory, samples, digest)
 
 
+def parse_pprof_upload(
+    raw: bytes, hostname: str | None, accepted: tuple[datetime, datetime] | None = None
+) -> Profile:
+    """A pprof upload (`?format=pprof`; the body inflated, the pprof itself gzipped or not) as a
+    validated Profile: converted to a `.col` text (gprofiler/output/pprof.py; its times from the
+    profile's `time_nanos` and `duration_nanos`) under `hostname`, then checked as any upload."""
+    from gprofiler.output.collapsed import read_header
+    from gprofiler.output.pprof import PprofError, pprof_to_col
+
+    if not hostname or len(hostname) > 255 or not hostname.isprintable():
+        raise IngestError(400, "a pprof upload needs `hostname` (1 to 255 printable characters) in the query")
+    try:
+        text = pprof_to_col(raw, hostname=hostname, limit=MAX_DECOMPRESSED_BYTES)
+    except PprofError as error:
+        raise IngestError(400, f"the body is not a pprof profile studio takes: {error}") from None
+    header = read_header(text)
+    document = {"start_time": header.get("start_time"), "end_time": header.get("end_time"),
+                "hostname": hostname, "profile": text}  # fmt: skip
+    return parse_upload(orjson.dumps(document), accepted)
+
+
 # Control characters other than the newline that separates lines: the agent escapes them all.
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 _ASCII_CONTROL = bytes(range(0x00, 0x0A)) + bytes(range(0x0B, 0x20)) + b"\x7f"

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from gprofiler import __version__
+from gprofiler.output.pprof import pprof_to_col
 from tests.integration.conftest import (
     PYTHON,
     TARGETS,
@@ -37,9 +38,14 @@ def test_profiles_native_and_kernel_stacks_in_an_empty_root(
 ) -> None:
     # dd spends its time in the kernel: reading /dev/urandom is the kernel's ChaCha20.
     with running(busy_fp, "30"), running("dd", "if=/dev/urandom", "of=/dev/null", "bs=64k"):
-        result = _run_in_empty_root(executable, tmp_path, "-d", "3", "--perf-mode", "dwarf")
+        result = _run_in_empty_root(
+            executable, tmp_path, "-d", "3", "--perf-mode", "dwarf", "--output-format", "col,pprof"
+        )
     assert result.returncode == 0, result.stderr
     profile = parse_profile(tmp_path / "out" / "last_profile.col")
+    # the bundled protobuf wrote the pprof beside it: the same profile
+    pprof = (tmp_path / "out" / "last_profile.pb.gz").read_bytes()
+    assert pprof_to_col(pprof) == (tmp_path / "out" / "last_profile.col").read_text()
     busy = profile.of_process(busy_fp.name)
     assert sum(busy.values()) > 0.5 * 3 * 11
     assert chain_share(busy) > 0.8  # DWARF unwinding: the bundled perf with its bundled libdw

@@ -72,3 +72,37 @@ def test_unwritable_directory_is_logged_not_raised(tmp_path: Path, caplog: pytes
     missing = tmp_path / "gone"
     LocalFilesSink(missing, flamegraph=None, rotating=False).write(_profile(0))
     assert "could not write the profile" in caplog.text
+
+
+def test_output_formats_write_pprof_and_speedscope_and_rotate_them(tmp_path: Path) -> None:
+    from gprofiler.output.pprof import parse_pprof, pprof_to_col
+
+    sink = LocalFilesSink(
+        tmp_path, flamegraph=None, rotating=True, formats=("pprof", "col", "speedscope"), frequency=99
+    )
+    for seconds in (0, 10):
+        sink.write(_profile(seconds))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "last_profile.col",
+        "last_profile.pb.gz",
+        "last_profile.speedscope.json",
+        "profile_2026-11-26T05:00:10.col",
+        "profile_2026-11-26T05:00:10.pb.gz",
+        "profile_2026-11-26T05:00:10.speedscope.json",
+    ]
+    data = (tmp_path / "last_profile.pb.gz").read_bytes()
+    assert parse_pprof(data).period == round(1e9 / 99)
+    assert pprof_to_col(data) == (tmp_path / "last_profile.col").read_text()
+    assert '"name":"gp_leaf"' in (tmp_path / "last_profile.speedscope.json").read_text()
+
+
+def test_output_formats_option() -> None:
+    import argparse
+
+    from gprofiler.agent_cli import output_formats
+
+    assert output_formats("col,pprof") == ("col", "pprof")
+    assert output_formats(" speedscope , speedscope") == ("speedscope",)
+    for bad in ("", "col,svg", ","):
+        with pytest.raises(argparse.ArgumentTypeError):
+            output_formats(bad)

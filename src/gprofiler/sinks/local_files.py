@@ -1,4 +1,5 @@
-"""Profiles as files in the output directory: `profile_<time>.col` / `.html` and `last_*` symlinks.
+"""Profiles as files in the output directory: `profile_<time>.col` / `.html` (and `.pb.gz`,
+`.speedscope.json` with --output-format) and `last_*` symlinks.
 
 Each file is written under a temporary name, fsync'ed, and renamed, so a crash or a full disk never
 leaves a half-written profile; symlinks are swapped with a rename too. With `rotating`, the pair the
@@ -17,6 +18,12 @@ logger = logging.getLogger(__name__)
 
 LAST_COLLAPSED = "last_profile.col"
 LAST_FLAMEGRAPH = "last_flamegraph.html"
+# --output-format: each format's file suffix and `last_*` link
+FORMAT_FILES = {
+    "col": (".col", LAST_COLLAPSED),
+    "pprof": (".pb.gz", "last_profile.pb.gz"),
+    "speedscope": (".speedscope.json", "last_profile.speedscope.json"),
+}
 _FILE_MODE = 0o644
 
 
@@ -62,10 +69,20 @@ def flamegraph_title(profile: CycleProfile) -> tuple[str, str]:
 class LocalFilesSink:
     """Writes each cycle into the output directory."""
 
-    def __init__(self, output_dir: Path, *, flamegraph: FlamegraphAssets | None, rotating: bool) -> None:
+    def __init__(
+        self,
+        output_dir: Path,
+        *,
+        flamegraph: FlamegraphAssets | None,
+        rotating: bool,
+        formats: tuple[str, ...] = ("col",),
+        frequency: int | None = None,
+    ) -> None:
         self.output_dir = output_dir
         self.flamegraph = flamegraph
         self.rotating = rotating
+        self.formats = formats
+        self.frequency = frequency
 
     def _publish(self, file_name: str, data: bytes, last_link: str) -> None:
         write_atomically(self.output_dir / file_name, data)
@@ -73,14 +90,28 @@ class LocalFilesSink:
         if self.rotating and previous and previous != file_name and "/" not in previous:
             (self.output_dir / previous).unlink(missing_ok=True)
 
+    def _encoded(self, profile: CycleProfile, kind: str) -> bytes:
+        if kind == "col":
+            return profile.collapsed.encode("utf-8")
+        from gprofiler.output import pprof, speedscope
+
+        lines = pprof.stack_lines(profile.collapsed)
+        if kind == "pprof":
+            return pprof.to_pprof(profile.header, lines, self.frequency)
+        return speedscope.to_speedscope(lines, f"{profile.hostname} {profile.end_time.isoformat()}")
+
     def write(self, profile: CycleProfile) -> None:
         base = profile_basename(profile)
-        try:
-            self._publish(base + ".col", profile.collapsed.encode("utf-8"), LAST_COLLAPSED)
-            logger.debug("wrote %s", self.output_dir / (base + ".col"))
-        except OSError as error:
-            logger.error("could not write the profile of this cycle to %s: %s", self.output_dir, error)
-            return
+        for kind in self.formats:
+            suffix, last_link = FORMAT_FILES[kind]
+            try:
+                self._publish(base + suffix, self._encoded(profile, kind), last_link)
+                logger.debug("wrote %s", self.output_dir / (base + suffix))
+            except OSError as error:
+                logger.error("could not write the profile of this cycle to %s: %s", self.output_dir, error)
+                return
+            except Exception:  # a bug in a converter costs that file, never the others or the agent
+                logger.exception("could not write the %s file of this cycle", kind)
         if self.flamegraph is None:
             return
         try:

@@ -6,6 +6,8 @@ Both our agent and a stock gProfiler (1.51) are served. Their requests differ:
 - log batches: ours carry the same headers; gProfiler's (its glogger `Sender`) authenticate with
   `X-Token`, name themselves `X-Application-Name: gprofiler` and carry the service in the body's
   `metadata.service_name` (with `run_id`, `gprofiler_version`, `hostname`) and a `lost_logs_count`.
+Other tools' profiles come as `?format=pprof&hostname=H` with a pprof body (Go's net/http/pprof, a
+py-spy or `gprofiler convert` output), under the same token and service.
 """
 
 import hashlib
@@ -18,7 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from gprofiler_studio.ingest import IngestError, inflate, parse_upload
+from gprofiler_studio.ingest import IngestError, inflate, parse_pprof_upload, parse_upload
 from gprofiler_studio.model import Outcome
 from gprofiler_studio.routes.context import Context, json_error, logger, read_body
 
@@ -55,7 +57,9 @@ def router(context: Context) -> APIRouter:
     metrics, access, settings = context.metrics, context.access, context.settings
 
     @routes.post("/api/v2/profiles", openapi_extra=_PROFILE_BODY)
-    async def ingest_profile(request: Request, service: str | None = None) -> JSONResponse:
+    async def ingest_profile(
+        request: Request, service: str | None = None, format: str = "v2", hostname: str | None = None
+    ) -> JSONResponse:
         service = request.headers.get("gprofiler-service-name") or service
         try:
             token = access.uploader(request, service)
@@ -66,8 +70,15 @@ def router(context: Context) -> APIRouter:
             access.charge(token, len(body))
             now = datetime.now(timezone.utc)
             window = (now - settings.retention, now + MAX_FUTURE)
+            if format not in ("v2", "pprof"):
+                raise IngestError(400, "format is v2 (gProfiler's JSON document) or pprof")
             # Decoding takes ~15 ms of CPU: off the event loop, which keeps answering meanwhile.
-            profile = await run_in_threadpool(lambda: parse_upload(inflate(body, encoding), window))
+            if format == "pprof":
+                profile = await run_in_threadpool(
+                    lambda: parse_pprof_upload(inflate(body, encoding), hostname, window)
+                )
+            else:
+                profile = await run_in_threadpool(lambda: parse_upload(inflate(body, encoding), window))
         except IngestError as error:
             metrics.rejected.labels(str(error.status)).inc()
             logger.info("upload refused (%d) for %s: %s", error.status, request.client, error.message)

@@ -15,6 +15,7 @@ import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
+from gprofiler.output import pprof, speedscope
 from gprofiler.output.flamegraph import (
     FlamegraphAssets,
     drawable_stacks,
@@ -89,6 +90,28 @@ def _attachment(filename: str) -> dict[str, str]:
     return {"Content-Disposition": f'attachment; filename="{safe}"'}
 
 
+FORMATS = ("tree", "flat", "collapsed", "html", "pprof", "speedscope")
+
+
+def _converted(
+    format: str, chosen: Narrowing, filters: Filters, stacks: Mapping[str, int], download: bool
+) -> Response:
+    """The view as pprof (gzipped profile.proto) or speedscope JSON (gprofiler/output/): stacks
+    merged over hosts and containers, so their samples carry the process and app id labels only."""
+    lines = [pprof.split_stack(stack, count) for stack, count in sorted(stacks.items())]
+    name = f"{chosen.service} {filters.start.isoformat()} to {filters.end.isoformat()}"
+    if format == "pprof":
+        header = {"start_time": filters.start.isoformat(), "end_time": filters.end.isoformat(),
+                  "metadata": {"service": chosen.service, "hosts": chosen.host,
+                               "containers": chosen.container, "processes": chosen.process}}  # fmt: skip
+        body, media, suffix = pprof.to_pprof(header, lines), "application/octet-stream", ".pb.gz"
+    else:
+        body, media, suffix = speedscope.to_speedscope(lines, name), "application/json", ".speedscope.json"
+    return Response(
+        body, media_type=media, headers=_attachment(chosen.service + suffix) if download else None
+    )
+
+
 def _page(
     assets: FlamegraphAssets,
     policy: str,
@@ -145,12 +168,14 @@ def router(context: Context) -> APIRouter:
         request: Request, chosen: Narrowed, format: str = "tree", download: bool = False
     ) -> Response:
         filters = readable(request, chosen)
-        if format not in ("tree", "flat", "collapsed", "html"):
-            raise HTTPException(400, "format is tree, flat, collapsed or html")
+        if format not in FORMATS:
+            raise HTTPException(400, f"format is {', '.join(FORMATS[:-1])} or {FORMATS[-1]}")
         stacks = store.stacks(filters)
         if format == "collapsed":
             text = "".join(f"{stack} {count}\n" for stack, count in sorted(stacks.items()))
             return PlainTextResponse(text, headers=_attachment(f"{chosen.service}.col") if download else None)
+        if format in ("pprof", "speedscope"):
+            return _converted(format, chosen, filters, stacks, download)
         if format == "flat":  # what the web UI reads and draws; orjson: ~10x FastAPI's encoder
             return Response(orjson.dumps(flat_tree(drawable_stacks(stacks))), media_type="application/json")
         if format == "tree":  # every frame, whatever the depth

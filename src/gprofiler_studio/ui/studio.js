@@ -476,6 +476,9 @@
     var page = params(range, { format: "html", download: "1" });
     $("download-collapsed").href = "/api/v1/flamegraph?" + collapsed.toString();
     $("download-html").href = "/api/v1/flamegraph?" + page.toString();
+    ["pprof", "speedscope"].forEach(function (format) {
+      $("download-" + format).href = "/api/v1/flamegraph?" + params(range, { format: format, download: "1" }).toString();
+    });
   }
 
   function noData(total, range) {
