@@ -24,6 +24,7 @@ from gprofiler.discovery.containers import container_from_cgroup
 from gprofiler.discovery.elf import inspect_go_binary
 from gprofiler.discovery.procfs import innermost_pid, parse_cmdline, parse_mapped_paths, parse_status
 from gprofiler.output.collapsed import format_collapsed, profile_header
+from gprofiler.output.pprof import PprofError, pprof_to_col
 from gprofiler.profilers.java.async_profiler import parse_collapsed as parse_async_profiler
 from gprofiler.profilers.java.attach import AttachError, parse_reply
 from gprofiler.profilers.java.jfr_format import JfrFormatError
@@ -33,7 +34,7 @@ from gprofiler.profilers.python.profiler import parse_pyspy_raw
 from gprofiler.profilers.python.versions import parse_metadata_name_version, parse_record_paths
 from gprofiler.stacks.model import PidStacks, StackCounts
 from gprofiler.stacks.perf_script import collapse_perf_script
-from gprofiler_studio.ingest import IngestError, inflate, parse_collapsed, parse_upload
+from gprofiler_studio.ingest import IngestError, inflate, parse_collapsed, parse_pprof_upload, parse_upload
 
 T0 = datetime(2026, 12, 1, tzinfo=timezone.utc)
 
@@ -160,6 +161,23 @@ def studio_ingest(data: bytes) -> None:
         assert profile.start <= profile.end and all(sample.count > 0 for sample in profile.samples)
 
 
+def pprof_upload(data: bytes) -> None:
+    """A pprof upload (gzipped or not, another tool's or ours): IngestError (a 4xx) or a valid
+    profile; and what `pprof_to_col` makes of it is a `.col` studio takes, or PprofError."""
+    try:
+        profile = parse_pprof_upload(data, "fuzz-host")
+    except IngestError as error:
+        assert 400 <= error.status < 500 and error.message
+    else:
+        assert profile.start <= profile.end and all(sample.count > 0 for sample in profile.samples)
+    try:
+        text = pprof_to_col(data, hostname="h", limit=16 * 1024 * 1024)
+    except PprofError:
+        return
+    samples = parse_collapsed(text)  # every line one studio takes
+    assert all(sample.count > 0 for sample in samples)
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "perf_script": perf_script,
     "pyspy_raw": pyspy_raw,
@@ -172,4 +190,5 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "small_formats": small_formats,
     "elf": elf,
     "studio_ingest": studio_ingest,
+    "pprof_upload": pprof_upload,
 }

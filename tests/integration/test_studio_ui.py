@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from gprofiler.output.flamegraph import OMITTED_FRAMES
+from gprofiler.output.pprof import pprof_to_col
 from tests.clickhouse_server import free_port
 from tests.integration.conftest import ARTIFACTS, AgentFiles, running
 from tests.integration.test_studio import Studio, _post, _token
@@ -178,6 +179,13 @@ def test_ui_finds_the_hot_function_filters_by_host_zooms_and_compares(filled: St
     assert OTHER_FUNCTION not in collapsed.text()  # the host filter applies
     html_page = page.request.get(studio.url + page.get_attribute("#download-html", "href"))
     assert html_page.status == 200 and "d3-flame-graph" in html_page.text() and "gp_leaf" in html_page.text()
+    # ... and the same view as pprof and speedscope, the host filter applied too
+    pprof_file = page.request.get(studio.url + page.get_attribute("#download-pprof", "href"))
+    assert pprof_file.status == 200 and "attachment" in pprof_file.headers["content-disposition"]
+    pprof_stacks = pprof_to_col(pprof_file.body())
+    assert "gp_outer;gp_middle;gp_leaf " in pprof_stacks and OTHER_FUNCTION not in pprof_stacks
+    speedscope = page.request.get(studio.url + page.get_attribute("#download-speedscope", "href"))
+    assert speedscope.status == 200 and {"name": "gp_leaf"} in speedscope.json()["shared"]["frames"]
 
     # Compare the last hour (B) with the hour two hours back (A): gp_leaf exists only in B (growth),
     # the earlier function only in A.

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gprofiler.output.pprof import col_to_pprof
 from tests.fuzz.targets import TARGETS
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -61,6 +62,12 @@ SEEDS: dict[str, Callable[[], list[bytes]]] = {
     "small_formats": lambda: [*_files("node/net_tcp_inspector"), b"0\n", b"-1\nerror\n"],
     "elf": lambda: [Path("/usr/bin/true").read_bytes()],
     "studio_ingest": lambda: [_upload()],
+    # a real Go CPU profile, and the agent's cycle as pprof (gzipped and raw: the parser sees both)
+    "pprof_upload": lambda: [
+        (FIXTURES / "pprof" / "go_cpu.pb.gz").read_bytes(),
+        gzip.decompress((FIXTURES / "pprof" / "go_cpu.pb.gz").read_bytes()),
+        gzip.decompress(col_to_pprof((FIXTURES / "cycle" / "all.col").read_text())),
+    ],
 }
 
 
