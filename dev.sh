@@ -116,6 +116,11 @@ setup_test() {
     # the studio's ClickHouse store is tested against Debian's server, its replicated tables with
     # Debian's ZooKeeper (run on the JDK above)
     apt_install clickhouse-server zookeeper
+    # helm (the charts' tests) from the Go module proxy, pinned; built once per machine, then cached
+    if ! stamp_current helm scripts/helm.lock scripts/build_helm.py || [ ! -x build/tools/helm ]; then
+        "$VENV/bin/python" scripts/build_helm.py
+        stamp_write helm scripts/helm.lock scripts/build_helm.py
+    fi
 }
 
 build_exe() {

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gprofiler_studio.storage.base import AccessStore, Store
-from gprofiler_studio.tokens import Budget, TokenInfo, new_token, token_hash
+from gprofiler_studio.tokens import ID_LENGTH, Budget, TokenInfo, new_token, token_hash
 from gprofiler_studio.ui import session_key
 
 DEFAULT_DATA_DIR = "/var/lib/gprofiler-studio"
@@ -98,10 +98,17 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gprofiler-studio", description="Stores and serves gprofiler profiles."
     )
-    parser.add_argument("--data-dir", type=Path, default=Path(DEFAULT_DATA_DIR), help="default: %(default)s")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("GPROFILER_STUDIO_DATA_DIR") or DEFAULT_DATA_DIR),
+        help="default: $GPROFILER_STUDIO_DATA_DIR, else %(default)s",
+    )
     parser.add_argument(
         "--storage",
-        help="sqlite://PATH (default: studio.sqlite3 in --data-dir) or clickhouse://HOST:PORT/DATABASE",
+        default=os.environ.get("GPROFILER_STUDIO_STORAGE") or None,
+        help="sqlite://PATH (default: studio.sqlite3 in --data-dir) or clickhouse://HOST:PORT/DATABASE "
+        "(default: $GPROFILER_STUDIO_STORAGE)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the HTTP server")
@@ -141,6 +148,13 @@ def _parser() -> argparse.ArgumentParser:
     scope = create.add_mutually_exclusive_group(required=True)
     scope.add_argument("--service", help="the service it uploads and reads")
     scope.add_argument("--all", action="store_true", help="read every service (uploads nothing)")
+    create.add_argument(
+        "--from-file",
+        type=Path,
+        metavar="PATH",
+        help="register the token in this file instead of making one (e.g. a Kubernetes Secret's): "
+        "nothing is printed, and a token already registered with the same scope is left as it is",
+    )
     _budget_arguments(create)
     token_commands.add_parser("list", help="id, scope, created, last used and budget of every token")
     revoke = token_commands.add_parser("revoke", help="end a token and its web sessions, at once")
@@ -304,9 +318,13 @@ def _find(access: AccessStore, token_id: str) -> TokenInfo:
 
 def _token_command(args: argparse.Namespace, access: AccessStore) -> int:
     if args.token_command == "create":
-        token = new_token()
-        access.add_token(token_hash(token), None if args.all else args.service, _budget(args))
-        print(token)
+        service = None if args.all else args.service
+        if args.from_file is None:
+            token = new_token()
+            access.add_token(token_hash(token), service, _budget(args))
+            print(token)
+            return 0
+        return _register(access, _token_from(args.from_file), service, _budget(args))
     elif args.token_command == "list":
         print(f"{'id':<12}  {'scope':<24}  {'created':<20}  {'last used':<20}  budget")
         for info in access.tokens():
@@ -326,6 +344,29 @@ def _token_command(args: argparse.Namespace, access: AccessStore) -> int:
         info = _find(access, args.id)
         access.set_budget(info.hash, _budget(args))
         print(f"budget of {info.id} changed")
+    return 0
+
+
+def _token_from(path: Path) -> str:
+    try:
+        token = path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise SystemExit(f"gprofiler-studio: cannot read a token from {path}: {error}") from None
+    if not 20 <= len(token) <= 256 or not token.isascii() or not token.isprintable() or " " in token:
+        raise SystemExit(f"gprofiler-studio: {path} must hold one token: 20 to 256 printable ASCII, no space")
+    return token
+
+
+def _register(access: AccessStore, token: str, service: str | None, budget: Budget) -> int:
+    """A given token registered for `service` once; again with the same scope, nothing changes."""
+    found = access.find_token(token_hash(token))
+    if found is None:
+        access.add_token(token_hash(token), service, budget)
+        print(f"registered token {token_hash(token)[:ID_LENGTH]}", file=sys.stderr)
+        return 0
+    if found.service != service:
+        raise SystemExit(f"gprofiler-studio: token {found.id} is registered with another scope")
+    print(f"token {found.id} is registered already", file=sys.stderr)
     return 0
 
 

@@ -23,7 +23,14 @@ class UiAssetsMissingError(Exception):
 
 
 def session_key(data_dir: Path) -> bytes:
-    """The data directory's signing key, created (owner-only) on first use; workers share it."""
+    """The signing key: $GPROFILER_STUDIO_SESSION_KEY (one for studio processes on several machines,
+    e.g. a Kubernetes Secret), else the data directory's, created (owner-only) on first use; workers
+    share it."""
+    given = os.environ.get("GPROFILER_STUDIO_SESSION_KEY", "")
+    if given:
+        if len(given) < 32:
+            raise ValueError("GPROFILER_STUDIO_SESSION_KEY must be at least 32 characters")
+        return given.encode()
     path = data_dir / KEY_FILE
     try:
         return path.read_bytes()

@@ -92,12 +92,3 @@ def test_unit_runs_the_executable_with_the_settings_file() -> None:
     assert unit["Service"]["EnvironmentFile"] == "/opt/gprofiler/envs.sh"
     assert unit["Service"]["ExecStart"].split()[0] == "/opt/gprofiler/gprofiler"
     assert unit["Install"]["WantedBy"] == "multi-user.target"
-
-
-def test_the_agents_api_access_is_only_reading_pods() -> None:
-    documents = {document["kind"]: document for document in _documents()}
-    assert documents["ClusterRole"]["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]
-    binding = documents["ClusterRoleBinding"]
-    assert binding["roleRef"]["name"] == documents["ClusterRole"]["metadata"]["name"]
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "gprofiler", "namespace": "gprofiler"}]
-    assert _daemonset()["spec"]["template"]["spec"]["serviceAccountName"] == "gprofiler"
