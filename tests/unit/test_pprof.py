@@ -130,6 +130,18 @@ def test_parts_of_each_runtimes_form() -> None:
     assert split_frame("operator()(int) const") == FrameParts("operator()(int) const", "", 0, "")
 
 
+def test_an_app_index_outside_the_header_is_nothing_known() -> None:
+    text = (FIXTURES / "cycle" / "all.col").read_text()
+    profile = parse_pprof(col_to_pprof(text))
+    strings = list(profile.string_table)
+    for sample in profile.sample:
+        for label in sample.label:
+            if strings[label.key] == "app_metadata":
+                label.num = 10**6
+    lines = list(stack_lines(pprof_to_col(gzip.compress(profile.SerializeToString()))))
+    assert lines and {line.app_index for line in lines} == {0}
+
+
 def _broken(change: str) -> bytes:
     profile = parse_pprof(col_to_pprof((FIXTURES / "cycle" / "only_web.col").read_text()))
     if change == "string":

@@ -270,6 +270,9 @@ def pprof_to_col(data: bytes, *, hostname: str = "", process: str = "", limit: i
     # container changes, or a stack repeats: two processes' lines), so that its `.col` comes back
     # line for line; for another tool's, one per app index and container, equal stacks summed.
     ours = isinstance(header, dict)
+    # an app index must point into our header's application_metadata (0: nothing known)
+    table = header.get("application_metadata") if isinstance(header, dict) else None
+    indexes_known = len(table) if isinstance(table, list) else 1
     stacks: PidStacks = {}
     containers: dict[int, str] = {}
     indexes: dict[int, int] = {}
@@ -280,7 +283,8 @@ def pprof_to_col(data: bytes, *, hostname: str = "", process: str = "", limit: i
             continue
         labels = {reader.string(label.key): label for label in sample.label}
         text = {key: reader.string(label.str) for key, label in labels.items() if label.str}
-        app_index = max(0, labels["app_metadata"].num) if "app_metadata" in labels else NO_APP_METADATA_INDEX
+        app_index = labels["app_metadata"].num if "app_metadata" in labels else NO_APP_METADATA_INDEX
+        app_index = app_index if 0 <= app_index < indexes_known else NO_APP_METADATA_INDEX
         container = escape_frame(text.get("container", ""))
         head = [escape_frame(text["process"]) if "process" in text else default_process]
         if "app" in text:
