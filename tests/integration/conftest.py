@@ -12,13 +12,23 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from gprofiler.output.collapsed import read_header
 from gprofiler.stacks.tool_output import split_count
-from tests.clickhouse_server import CLICKHOUSE, running_clickhouse, running_cluster, running_replicas
+from tests.clickhouse_server import (
+    CLICKHOUSE,
+    free_port,
+    running_clickhouse,
+    running_cluster,
+    running_replicas,
+)
 from tests.studio_samples import CLUSTER
+
+if TYPE_CHECKING:
+    from tests.integration.test_studio import Studio
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGETS = ROOT / "tests" / "targets"
@@ -388,3 +398,16 @@ def clickhouse_replicas() -> Iterator[str]:
             yield url
     finally:
         shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture
+def studio(tmp_path: Path) -> Iterator["Studio"]:
+    """A `gprofiler-studio serve` on the embedded store, with an upload token for `checkout` and a
+    token that reads every service."""
+    from tests.integration.test_studio import Studio, _token  # that module imports this one
+
+    data = tmp_path / "studio"
+    server = Studio(data, free_port(), _token(data, "--service", "checkout"), _token(data, "--all"))
+    server.start()
+    yield server
+    server.stop()

@@ -25,9 +25,8 @@ import pytest
 from playwright import sync_api as playwright_api
 
 from gprofiler.output.frames import split_frame
-from tests.clickhouse_server import free_port
 from tests.integration.conftest import PYTHON, ROOT, TARGETS, AgentFiles, parse_profile, running
-from tests.integration.test_studio import Studio, _token
+from tests.integration.test_studio import Studio
 from tests.studio_upload import upload_stacks
 
 GPROFILER = [sys.executable, "-m", "gprofiler"]
@@ -203,15 +202,6 @@ def test_speedscope_opens_the_agents_file(agent: AgentFiles, tmp_path: Path) -> 
     assert not [message for message in messages if message[0] in ("error", "pageerror")], messages
     for function in ("gp_leaf", "gp_middle", "gp_outer"):
         assert function in table
-
-
-@pytest.fixture
-def studio(tmp_path: Path) -> Iterator[Studio]:
-    data = tmp_path / "studio"
-    server = Studio(data, free_port(), _token(data, "--service", "checkout"), _token(data, "--all"))
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_studio_serves_any_view_as_pprof_and_speedscope(studio: Studio, tmp_path: Path) -> None:

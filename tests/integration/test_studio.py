@@ -14,13 +14,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from gprofiler.output.flamegraph import MAX_DRAWN_DEPTH, OMITTED_FRAMES
 from tests.clickhouse_server import free_port
@@ -95,15 +92,6 @@ def _token(data: Path, *scope: str) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.decode().strip()
-
-
-@pytest.fixture
-def studio(tmp_path: Path) -> Iterator[Studio]:
-    data = tmp_path / "studio"
-    server = Studio(data, free_port(), _token(data, "--service", "checkout"), _token(data, "--all"))
-    server.start()
-    yield server
-    server.stop()
 
 
 def _local_stacks(agent: AgentFiles) -> Counter[str]:
