@@ -11,7 +11,7 @@ always be split on `;` and on its last space.
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -163,30 +163,51 @@ def display_stacks_of(
     return shown
 
 
-def read_collapsed(text: str) -> tuple[dict[str, Any], PidStacks, dict[int, str], dict[int, int]]:
-    """A `.col` text back as (header, stacks, container by PID, app index by PID). The file has no
-    PIDs: each run of lines with the same app index and container, and no stack twice, becomes one
-    made-up PID (1, 2, ...), so that `format_collapsed` of the result writes the same text again."""
-    header = read_header(text)
-    stacks: PidStacks = {}
-    containers: dict[int, str] = {}
-    indexes: dict[int, int] = {}
-    previous = None
+def stack_fields(text: str) -> Iterator[tuple[str, str, str, int]]:
+    """(app index as written, container, stack, count) of each line of a `.col` text after its
+    header; lines without a count are skipped."""
     for line in text.split("\n")[1:]:
         parsed = split_count(line)
         if parsed is None:
             continue
         index, _, rest = parsed[0].partition(";")
-        container, _, frames = rest.partition(";")
-        stack = tuple(frames.split(";"))
-        if (index, container) != previous or stack in stacks[len(stacks)]:
-            previous = (index, container)
+        container, _, stack = rest.partition(";")
+        yield index, container, stack, parsed[1]
+
+
+def read_app_index(written: str) -> int:
+    return int(written) if written.isascii() and written.isdigit() else NO_APP_METADATA_INDEX
+
+
+def pid_runs(
+    lines: Iterable[tuple[Hashable, int, str, tuple[str, ...], int]],
+) -> tuple[PidStacks, dict[int, str], dict[int, int]]:
+    """Stack lines in file order, each (run key, app index, container, stack, count), as (stacks,
+    container by PID, app index by PID). The file has no PIDs: each run of lines with the same key
+    and no stack twice becomes one made-up PID (1, 2, ...), so that `format_collapsed` of the result
+    writes the same lines again."""
+    stacks: PidStacks = {}
+    containers: dict[int, str] = {}
+    indexes: dict[int, int] = {}
+    previous: Hashable = None
+    for key, index, container, stack, count in lines:
+        if key != previous or stack in stacks[len(stacks)]:
+            previous = key
             pid = len(stacks) + 1
-            stacks[pid] = Counter()
-            containers[pid] = container
-            indexes[pid] = int(index) if index.isascii() and index.isdigit() else NO_APP_METADATA_INDEX
-        stacks[len(stacks)][stack] = parsed[1]
-    return header, stacks, containers, indexes
+            stacks[pid], containers[pid], indexes[pid] = Counter(), container, index
+        stacks[len(stacks)][stack] = count
+    return stacks, containers, indexes
+
+
+def read_collapsed(text: str) -> tuple[dict[str, Any], PidStacks, dict[int, str], dict[int, int]]:
+    """A `.col` text back as (header, stacks, container by PID, app index by PID), PIDs made up by
+    `pid_runs`."""
+    header = read_header(text)
+    lines = (
+        ((index, container), read_app_index(index), container, tuple(stack.split(";")), count)
+        for index, container, stack, count in stack_fields(text)
+    )
+    return (header, *pid_runs(lines))
 
 
 def format_plain_collapsed(stacks: PidStacks) -> Iterator[str]:

@@ -27,17 +27,23 @@ import json
 import os
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from gprofiler.output import profile_pb2
-from gprofiler.output.collapsed import NO_APP_METADATA_INDEX, format_collapsed, read_header
+from gprofiler.output.collapsed import (
+    NO_APP_METADATA_INDEX,
+    format_collapsed,
+    pid_runs,
+    read_app_index,
+    read_header,
+    stack_fields,
+)
 from gprofiler.output.frames import FrameParts, frame_text, split_frame
 from gprofiler.stacks.escaping import escape_frame
-from gprofiler.stacks.model import PidStacks
-from gprofiler.stacks.tool_output import MAX_COUNT, split_count
+from gprofiler.stacks.tool_output import MAX_COUNT
 
 APP_PREFIX = "appid: "
 HEADER_COMMENT = "gprofiler collapsed header: "
@@ -72,15 +78,9 @@ def split_stack(stack: str, count: int, container: str = "", app_index: int = 0)
 
 def stack_lines(text: str) -> Iterator[StackLine]:
     """The stack lines of a `.col` text (the header line and malformed lines skipped)."""
-    for line in text.split("\n")[1:]:
-        parsed = split_count(line)
-        if parsed is None:
-            continue
-        index, _, rest = parsed[0].partition(";")
-        container, _, stack = rest.partition(";")
+    for index, container, stack, count in stack_fields(text):
         if stack:
-            app_index = int(index) if index.isascii() and index.isdigit() else NO_APP_METADATA_INDEX
-            yield split_stack(stack, parsed[1], container, app_index)
+            yield split_stack(stack, count, container, read_app_index(index))
 
 
 def frequency_of(header: dict[str, Any]) -> int:
@@ -266,25 +266,18 @@ def pprof_to_col(data: bytes, *, hostname: str = "", process: str = "", limit: i
         default_process = os.path.basename(reader.string(profile.mapping[0].filename))
     default_process = escape_frame(default_process or "pprof")
     value = _value_index(reader)
-    # Made-up PIDs: for our own pprof as read_collapsed makes them (a new one where the app index or
-    # container changes, or a stack repeats: two processes' lines), so that its `.col` comes back
-    # line for line; for another tool's, one per app index and container, equal stacks summed.
-    ours = isinstance(header, dict)
     # an app index must point into our header's application_metadata (0: nothing known)
     table = header.get("application_metadata") if isinstance(header, dict) else None
     indexes_known = len(table) if isinstance(table, list) else 1
-    stacks: PidStacks = {}
-    containers: dict[int, str] = {}
-    indexes: dict[int, int] = {}
-    pid_of: dict[tuple[int, str], int] = {}  # another tool's: the PID of each app index and container
+    lines: list[tuple[Hashable, int, str, tuple[str, ...], int]] = []
     written = 0
     for sample in profile.sample:
         if value >= len(sample.value) or sample.value[value] <= 0:
             continue
         labels = {reader.string(label.key): label for label in sample.label}
         text = {key: reader.string(label.str) for key, label in labels.items() if label.str}
-        app_index = labels["app_metadata"].num if "app_metadata" in labels else NO_APP_METADATA_INDEX
-        app_index = app_index if 0 <= app_index < indexes_known else NO_APP_METADATA_INDEX
+        index = labels["app_metadata"].num if "app_metadata" in labels else NO_APP_METADATA_INDEX
+        index = index if 0 <= index < indexes_known else NO_APP_METADATA_INDEX
         container = escape_frame(text.get("container", ""))
         head = [escape_frame(text["process"]) if "process" in text else default_process]
         if "app" in text:
@@ -294,15 +287,17 @@ def pprof_to_col(data: bytes, *, hostname: str = "", process: str = "", limit: i
         written += sum(map(len, stack)) + len(stack)
         if written > limit:
             raise PprofError(f"the profile's stacks make more than {limit} bytes of text")
-        last = len(stacks)
-        if ours:
-            fresh = not stacks or (indexes[last], containers[last]) != (app_index, container)
-            pid = last + 1 if fresh or stack in stacks[last] else last
-        else:
-            pid = pid_of.setdefault((app_index, container), last + 1)
-        if pid not in stacks:
-            stacks[pid], containers[pid], indexes[pid] = Counter(), container, app_index
-        stacks[pid][stack] = min(MAX_COUNT, stacks[pid][stack] + sample.value[value])
+        lines.append(((index, container), index, container, stack, sample.value[value]))
+    if isinstance(header, dict):  # ours: its `.col` back line for line, PIDs as when it is read
+        stacks, containers, indexes = pid_runs(lines)
+    else:  # another tool's: one PID per app index and container, equal stacks summed
+        stacks, containers, indexes = {}, {}, {}
+        pid_of: dict[Hashable, int] = {}
+        for key, index, container, stack, count in lines:
+            pid = pid_of.setdefault(key, len(pid_of) + 1)
+            if pid not in stacks:
+                stacks[pid], containers[pid], indexes[pid] = Counter(), container, index
+            stacks[pid][stack] = min(MAX_COUNT, stacks[pid][stack] + count)
     if not isinstance(header, dict):
         header = _header_of(profile, hostname, sorted(set(containers.values()) - {""}))
     return format_collapsed(header, stacks, containers.__getitem__, indexes)
