@@ -20,6 +20,7 @@ from gprofiler.output.collapsed import read_header
 from gprofiler.stacks.tool_output import split_count
 from tests.clickhouse_server import (
     CLICKHOUSE,
+    ZOOKEEPER_JAR,
     free_port,
     running_clickhouse,
     running_cluster,
@@ -359,45 +360,45 @@ def run_chrooted(
     )
 
 
+@contextmanager
+def _clickhouse_data(prefix: str, *needed: str) -> Iterator[Path]:
+    """A scratch directory for the session's servers, removed afterwards; a test fails at once when
+    a program the servers need is missing."""
+    for program in (CLICKHOUSE, *needed):
+        if not Path(program).exists():
+            pytest.fail(f"{program} is missing (./dev.sh setup-test installs it)")
+    data = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield data
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def clickhouse() -> Iterator[str]:
     """A ClickHouse server of its own (Debian's clickhouse-server), for the whole session."""
-    if not Path(CLICKHOUSE).exists():
-        pytest.fail("clickhouse-server is missing (./dev.sh setup-test installs it)")
-    data = Path(tempfile.mkdtemp(prefix="gp-clickhouse-"))
-    try:
-        with running_clickhouse(data) as url:
-            yield url
-    finally:
-        shutil.rmtree(data, ignore_errors=True)
+    with _clickhouse_data("gp-clickhouse-") as data, running_clickhouse(data) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def clickhouse_cluster() -> Iterator[str]:
     """Two ClickHouse servers that know each other as the cluster `gp_test` (two shards), for the
     whole session: the store's URL prefix listing both."""
-    if not Path(CLICKHOUSE).exists():
-        pytest.fail("clickhouse-server is missing (./dev.sh setup-test installs it)")
-    data = Path(tempfile.mkdtemp(prefix="gp-clickhouse-cluster-"))
-    try:
-        with running_cluster(data, CLUSTER) as (_, url):
-            yield url
-    finally:
-        shutil.rmtree(data, ignore_errors=True)
+    with _clickhouse_data("gp-clickhouse-cluster-") as data, running_cluster(data, CLUSTER) as (_, url):
+        yield url
 
 
 @pytest.fixture(scope="session")
 def clickhouse_replicas() -> Iterator[str]:
     """A ZooKeeper and two ClickHouse servers holding the one shard of the cluster `gp_test` as
     replicas, for the whole session: the store's URL prefix listing both."""
-    if not Path(CLICKHOUSE).exists() or shutil.which("java") is None:
-        pytest.fail("clickhouse-server, zookeeper or java is missing (./dev.sh setup-test installs them)")
-    data = Path(tempfile.mkdtemp(prefix="gp-clickhouse-replicas-"))
-    try:
-        with running_replicas(data, CLUSTER) as (_, url):
-            yield url
-    finally:
-        shutil.rmtree(data, ignore_errors=True)
+    java = shutil.which("java") or "java"
+    with (
+        _clickhouse_data("gp-clickhouse-replicas-", ZOOKEEPER_JAR, java) as data,
+        running_replicas(data, CLUSTER) as (_, url),
+    ):
+        yield url
 
 
 @pytest.fixture
