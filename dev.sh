@@ -97,11 +97,11 @@ setup() {
     fi
     # rbspy (Ruby) from crates.io, pinned; built once per machine (a few minutes), then cached
     # outside the checkout by the lock's contents
-    if ! stamp_current rbspy scripts/rbspy.lock scripts/build_rbspy.py \
+    if ! stamp_current rbspy scripts/rbspy.lock scripts/build_rbspy.py scripts/build_cache.py \
         || [ ! -x src/gprofiler/resources/bin/rbspy ]; then
         command -v cargo >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/cargo" ] || apt_install cargo
         "$VENV/bin/python" scripts/build_rbspy.py
-        stamp_write rbspy scripts/rbspy.lock scripts/build_rbspy.py
+        stamp_write rbspy scripts/rbspy.lock scripts/build_rbspy.py scripts/build_cache.py
     fi
 }
 
@@ -117,9 +117,9 @@ setup_test() {
     # Debian's ZooKeeper (run on the JDK above)
     apt_install clickhouse-server zookeeper
     # helm (the charts' tests) from the Go module proxy, pinned; built once per machine, then cached
-    if ! stamp_current helm scripts/helm.lock scripts/build_helm.py || [ ! -x build/tools/helm ]; then
+    if ! stamp_current helm scripts/helm.lock scripts/build_helm.py scripts/build_cache.py || [ ! -x build/tools/helm ]; then
         "$VENV/bin/python" scripts/build_helm.py
-        stamp_write helm scripts/helm.lock scripts/build_helm.py
+        stamp_write helm scripts/helm.lock scripts/build_helm.py scripts/build_cache.py
     fi
 }
 

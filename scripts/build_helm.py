@@ -9,7 +9,6 @@ its result is kept in a cache outside the checkout named by the lock's contents
 ($GPROFILER_BUILD_CACHE, default ~/.cache/gprofiler-build): a clean clone copies it in a second.
 """
 
-import hashlib
 import json
 import os
 import shutil
@@ -17,6 +16,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from build_cache import cache_dir, install
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "scripts" / "helm.lock"
@@ -71,16 +72,12 @@ def _build(lock: dict[str, str], cache: Path) -> int:
 
 def main() -> int:
     lock = json.loads(LOCK.read_text())
-    key = hashlib.sha256(LOCK.read_bytes()).hexdigest()[:16]
-    base = Path(os.environ.get("GPROFILER_BUILD_CACHE") or Path.home() / ".cache" / "gprofiler-build")
-    cache = base / f"helm-{lock['version']}-{key}"
+    cache = cache_dir(LOCK, "helm", lock["version"])
     if not (cache / "helm").is_file():
         code = _build(lock, cache)
         if code:
             return code
-    DESTINATION.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(cache / "helm", f"{DESTINATION}.tmp")
-    Path(f"{DESTINATION}.tmp").replace(DESTINATION)
+    install(cache / "helm", DESTINATION)
     print(f"helm {lock['version']} -> {DESTINATION.relative_to(ROOT)}")
     return 0
 

@@ -19,6 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from build_cache import cache_dir, install
+
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "scripts" / "rbspy.lock"
 DESTINATION = ROOT / "src" / "gprofiler" / "resources" / "bin" / "rbspy"
@@ -58,16 +60,12 @@ def _build(lock: dict[str, str], cache: Path) -> int:
 
 def main() -> int:
     lock = json.loads(LOCK.read_text())
-    key = hashlib.sha256(LOCK.read_bytes()).hexdigest()[:16]
-    base = Path(os.environ.get("GPROFILER_BUILD_CACHE") or Path.home() / ".cache" / "gprofiler-build")
-    cache = base / f"{lock['crate']}-{lock['version']}-{key}"
+    cache = cache_dir(LOCK, lock["crate"], lock["version"])
     if not (cache / "bin" / "rbspy").is_file():
         code = _build(lock, cache)
         if code:
             return code
-    DESTINATION.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(cache / "bin" / "rbspy", f"{DESTINATION}.tmp")
-    Path(f"{DESTINATION}.tmp").replace(DESTINATION)
+    install(cache / "bin" / "rbspy", DESTINATION)
     print(f"rbspy {lock['version']} -> {DESTINATION.relative_to(ROOT)}")
     return 0
 
