@@ -11,7 +11,7 @@ import contextlib
 import functools
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -129,42 +129,50 @@ class ClickHouseStore:
 
     def _layout(self, cluster: str) -> tuple[bool, int]:
         """Whether the cluster's servers replicate (they have a ZooKeeper), and the fewest replicas of
-        a shard, as the first server's configuration says."""
+        a shard, as the first server's configuration says (asked over one connection)."""
         from clickhouse_driver.errors import ServerException
 
-        replicas = self._on(
-            self._servers[0],
-            ["SELECT min(replicas) FROM (SELECT count() AS replicas FROM system.clusters "
-             "WHERE cluster = %(c)s GROUP BY shard_num)"],
-            {"c": cluster},
-        )[0][0]  # fmt: skip
-        if not replicas:
-            raise ValueError(f"no cluster {cluster!r} in the remote_servers of {self._servers[0][0]}")
-        try:
-            self._on(self._servers[0], ["SELECT count() FROM system.zookeeper WHERE path = '/'"])
-        except ServerException:  # no ZooKeeper configured: plain tables on each shard
-            return False, int(replicas)
-        macros = {row[0] for row in self._on(self._servers[0], ["SELECT macro FROM system.macros"])}
+        first = self._servers[0]
+        with self._connected(first) as client:
+            replicas = _execute(
+                client,
+                "SELECT min(replicas) FROM (SELECT count() AS replicas FROM system.clusters "
+                "WHERE cluster = %(c)s GROUP BY shard_num)",
+                {"c": cluster},
+            )[0][0]
+            if not replicas:
+                raise ValueError(f"no cluster {cluster!r} in the remote_servers of {first[0]}")
+            try:
+                _execute(client, "SELECT count() FROM system.zookeeper WHERE path = '/'")
+            except ServerException:  # no ZooKeeper configured: plain tables on each shard
+                return False, int(replicas)
+            macros = {row[0] for row in _execute(client, "SELECT macro FROM system.macros")}
         if not {"shard", "replica"} <= macros:
             raise ValueError(
-                f"{self._servers[0][0]} has a ZooKeeper but not the macros `shard` and `replica` that "
+                f"{first[0]} has a ZooKeeper but not the macros `shard` and `replica` that "
                 "name its replicated tables (see the README)"
             )
         return True, int(replicas)
 
-    def _on(self, server: tuple[str, int], queries: list[str], params: Any = None) -> list[tuple[Any, ...]]:
-        """Statements run on one server of its own, over one connection (the tables of a cluster's
-        shard, a deletion); the last one's rows."""
+    @contextlib.contextmanager
+    def _connected(self, server: tuple[str, int]) -> Iterator[Any]:
+        """A connection of its own to one server, closed afterwards."""
         from clickhouse_driver import Client
 
         client = Client(host=server[0], port=server[1], **self._login)
-        result: Any = []
         try:
-            for query in queries:
-                result = client.execute(query, params)
+            yield client
         finally:
             client.disconnect()
-        return list(result) if isinstance(result, list) else []
+
+    def _on(self, server: tuple[str, int], queries: list[str], params: Any = None) -> list[tuple[Any, ...]]:
+        """Statements run on one server of its own, over one connection (the tables of a cluster's
+        shard, a deletion); the last one's rows."""
+        result: list[tuple[Any, ...]] = []
+        with self._connected(server) as client:
+            for query in queries:
+                result = _execute(client, query, params)
+        return result
 
     def _run_on(self, server: tuple[str, int], query: str, params: Any = None) -> list[tuple[Any, ...]]:
         return self._on(server, [query], params)
